@@ -1,0 +1,50 @@
+# tickerlake — the two front-door commands are `make run` and `make test`; each does its own setup.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+UV_VERSION := 0.13.8
+
+.PHONY: setup run test test-fast test-all lint format bench clean
+
+# Idempotent: reinstalls only when the lock or pyproject changed.
+setup: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+	@$(BIN)/python -m pip install -q --disable-pip-version-check "uv==$(UV_VERSION)"
+	$(BIN)/uv pip sync --python $(BIN)/python -q requirements.lock
+	$(BIN)/uv pip install --python $(BIN)/python -q --no-deps -e .
+	@touch $(STAMP)
+
+# Regenerate the lock after changing dependencies in pyproject.toml.
+lock:
+	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
+
+# The main job on the embedded default: the sample source, the bundled universe, the last year, into ./lake.
+run: setup
+	$(BIN)/tickerlake init
+	$(BIN)/tickerlake run
+	$(BIN)/tickerlake sql "SELECT ticker, date, close, rsi_14, macd FROM indicators WHERE date = (SELECT max(date) FROM indicators) ORDER BY ticker LIMIT 10"
+
+# The whole suite (moto server, Dagster UI and browser tests included), as CI runs it.
+test: setup
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+
+# The quick loop: everything but the slow end-to-end tests.
+test-fast: setup
+	$(BIN)/python -m pytest -q -m "not slow" -n 2 --dist loadfile
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: setup
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: setup
+	$(BIN)/python -m bench.run
+
+clean:
+	rm -rf $(VENV) .pytest_cache lake

@@ -1,0 +1,42 @@
+"""Shared fixtures: the moto server (one process per test worker) and isolated environments."""
+
+import itertools
+import os
+
+import pytest
+
+from tests.moto_server import MotoServer, free_port
+
+_bucket_numbers = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def moto_server():
+    """A moto server process on a free 127.0.0.1 port for the whole test session (per xdist worker)."""
+    server = MotoServer(free_port()).start()
+    saved = {name: os.environ.get(name) for name in server.env()}
+    os.environ.update(server.env())
+    yield server
+    server.stop()
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+@pytest.fixture
+def s3_bucket(moto_server) -> str:
+    """A fresh, empty bucket name on the moto server (created by the code under test or by the caller)."""
+    return f"tickerlake-test-{os.getpid()}-{next(_bucket_numbers)}"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch, tmp_path):
+    """No test reads the developer's configuration or writes the developer's cache/lake."""
+    for name in ("TICKERLAKE_LAKE_URI", "TICKERLAKE_DEPLOYMENT", "CACHE_BACKEND", "PDF_BUCKET_NAME",
+                 "LINE_CHANNEL_SECRET", "LINE_CHANNEL_ACCESS_TOKEN", "OPENAI_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("CACHE_SQLITE_PATH", str(tmp_path / "cache" / "cache.db"))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    (tmp_path / "dagster_home").mkdir()

@@ -1,0 +1,30 @@
+"""`tickerlake`: one entry point for the whole project (shared/INTERFACE.md, command line).
+
+Each command group lives in its own module with a `register(app)` function; this module only assembles
+them and turns user errors into one line on stderr with a non-zero exit (never a traceback).
+"""
+
+import sys
+
+import typer
+
+from tickerlake_cli import deploy_cmds, lake_cmds, report_cmds, run_cmds, sql_cmds
+
+app = typer.Typer(
+    name="tickerlake",
+    help="A data-lake ETL framework for daily market data: local folder or S3, Dagster, Athena SQL, report bot.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+for module in (lake_cmds, run_cmds, sql_cmds, report_cmds, deploy_cmds):
+    module.register(app)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
