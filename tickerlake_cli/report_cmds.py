@@ -1,7 +1,100 @@
-"""Command group module: `register(app)` adds its commands to the `tickerlake` app."""
+"""`tickerlake report` and `tickerlake bot serve`: the report bot from the command line."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
+from tickerlake_cli._errors import fail, user_errors
+
+bot_app = typer.Typer(name="bot", help="The LINE chat bot.", no_args_is_help=True)
+
+
+def _settings(lake: str | None):
+    from dataclasses import replace
+
+    from lake.config import Settings
+
+    settings = Settings.from_env()
+    return replace(settings, lake_uri=lake) if lake else settings
+
+
+def report(
+    ticker: Annotated[str, typer.Argument(help="DR symbol (DBS19) or Yahoo symbol (D05.SI).")],
+    date: Annotated[
+        str | None, typer.Option("--date", help="Trading date YYYY-MM-DD (default: the latest with data).")
+    ] = None,
+    lang: Annotated[str, typer.Option("--lang", help="th or en.")] = "th",
+    out: Annotated[Path | None, typer.Option("--out", help="Also write the PDF report to this file.")] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help='Print {"ticker", "date", "cache", "text", "pdf_url"?}.')
+    ] = False,
+    lake: Annotated[
+        str | None, typer.Option("--lake", help="Lake URI (default: TICKERLAKE_LAKE_URI or ./lake).")
+    ] = None,
+) -> None:
+    """The bot's report from precomputed lake data, through the hybrid cache."""
+    from pipelines.exceptions import UnknownTicker
+    from report_app.service import ReportService
+
+    if lang not in ("th", "en"):
+        raise fail(f"--lang {lang!r} is not valid: expected th or en")
+    with user_errors():
+        service = ReportService.from_settings(_settings(lake))
+        try:
+            result = service.report(ticker, date, lang)
+        except UnknownTicker as exc:
+            raise fail(str(exc)) from None
+        if out is not None:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_bytes(service.pdf_bytes(result))
+    if as_json:
+        print(json.dumps(result.to_json(), ensure_ascii=False))
+    else:
+        print(result.text)
+        if result.pdf_url:
+            print(f"\nPDF: {result.pdf_url}")
+    if out is not None:
+        print(f"wrote {out}", file=sys.stderr)
+
+
+@bot_app.command("serve")
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8080,
+    lake: Annotated[
+        str | None, typer.Option("--lake", help="Lake URI (default: TICKERLAKE_LAKE_URI or ./lake).")
+    ] = None,
+) -> None:
+    """Serve the LINE webhook (POST /callback) locally."""
+    from report_app.line_bot import LineWebhookApp, make_server
+
+    settings = _settings(lake)
+    try:
+        app = LineWebhookApp.from_settings(settings)
+    except ValueError as exc:
+        raise fail(f"{exc}; the bot refuses to start without them") from None
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    with user_errors():
+        try:
+            server = make_server(app, host, port)
+        except OSError as exc:
+            raise fail(f"cannot listen on {host}:{port}: {exc}") from None
+    print(f"LINE webhook listening on http://{host}:{server.server_address[1]}/callback", file=sys.stderr)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
 
 def register(app: typer.Typer) -> None:
-    """Commands of this group are added here."""
+    """Add `report` and the `bot` group to the `tickerlake` app."""
+    app.command("report")(report)
+    app.add_typer(bot_app, name="bot")

@@ -1,0 +1,377 @@
+"""Athena SQL on a laptop: DuckDB over the lake's Parquet files, with Athena's table names and answers.
+
+The query is checked and translated by `glue.translate`. Every reference to a lake table (`prices`,
+`indicators`, `percentiles`, `features`) becomes its own DuckDB view over only the partition files its
+`WHERE` clause can match — the local counterpart of Athena's partition projection — so a query for one
+ticker and one month reads that ticker's files for that month and nothing else.
+
+The views show the table as Athena does: the data columns in the Glue order, then the partition keys
+`ticker` and `date`, where `date` is a `varchar` 'YYYY-MM-DD' (the Glue partition key is a string, so
+`CAST(date AS DATE)` is needed for date arithmetic, on Athena and here alike); timestamps are shown in UTC.
+
+Examples
+--------
+>>> from glue.local_sql import run_local
+>>> result = run_local("SELECT ticker, max(close) AS high FROM prices WHERE ticker = 'NVDA' GROUP BY 1",
+...                    lake_uri="./lake")  # doctest: +SKIP
+>>> result.files_read, result.files_total  # doctest: +SKIP
+(['processed/prices/ticker=NVDA/date=2025-01-02/data.parquet', ...], 1260)
+"""
+
+import posixpath
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import duckdb
+import pyarrow as pa
+import pyarrow.dataset as pads
+from sqlglot import exp
+from sqlglot.optimizer.scope import traverse_scope
+
+from glue.translate import QueryRefused, parse_query, qualify_query, to_duckdb
+from lake import layout
+
+__all__ = ["LocalResult", "PartitionFilter", "lake_schema", "partition_filter", "run_local", "trino_type"]
+
+PARTITION_KEYS = ("ticker", "date")
+
+
+@dataclass(frozen=True)
+class PartitionFilter:
+    """Which (ticker, date) partitions a table reference can match; None means any."""
+
+    tickers: frozenset[str] | None = None
+    dates: frozenset[str] | None = None
+    low: tuple[str, bool] | None = None  # (date, inclusive)
+    high: tuple[str, bool] | None = None
+
+    def matches(self, ticker: str, date: str) -> bool:
+        if self.tickers is not None and ticker not in self.tickers:
+            return False
+        if self.dates is not None and date not in self.dates:
+            return False
+        if self.low is not None and (date < self.low[0] or (date == self.low[0] and not self.low[1])):
+            return False
+        return not (
+            self.high is not None and (date > self.high[0] or (date == self.high[0] and not self.high[1]))
+        )
+
+
+@dataclass
+class LocalResult:
+    table: pa.Table
+    files_read: list[str]
+    files_total: int
+    notes: list[str] = field(default_factory=list)
+    sql: str = ""
+
+
+# --- types ---------------------------------------------------------------------------------------------
+
+
+def trino_type(arrow_type: pa.DataType) -> str:
+    """The Athena (Trino) type of an Arrow column type."""
+    checks = (
+        (pa.types.is_float64, "DOUBLE"),
+        (pa.types.is_float32, "REAL"),
+        (pa.types.is_int64, "BIGINT"),
+        (pa.types.is_int32, "INTEGER"),
+        (pa.types.is_int16, "SMALLINT"),
+        (pa.types.is_int8, "TINYINT"),
+        (pa.types.is_boolean, "BOOLEAN"),
+        (pa.types.is_string, "VARCHAR"),
+        (pa.types.is_large_string, "VARCHAR"),
+        (pa.types.is_date32, "DATE"),
+        (pa.types.is_timestamp, "TIMESTAMP"),
+    )
+    for check, name in checks:
+        if check(arrow_type):
+            return name
+    if pa.types.is_decimal(arrow_type):
+        return f"DECIMAL({arrow_type.precision}, {arrow_type.scale})"
+    raise ValueError(f"Arrow type {arrow_type} has no Athena counterpart in the lake's tables")
+
+
+def _arrow_schemas() -> dict[str, pa.Schema]:
+    import schemas
+
+    return {dataset: schemas.arrow_schema(dataset) for dataset in layout.DATASETS}
+
+
+def lake_schema(arrow_schemas: dict[str, pa.Schema] | None = None) -> dict[str, dict[str, str]]:
+    """Table -> column -> Athena type, in Athena's order: data columns, then `ticker`, `date` (varchar)."""
+    arrow_schemas = arrow_schemas if arrow_schemas is not None else _arrow_schemas()
+    tables: dict[str, dict[str, str]] = {}
+    for dataset, schema in arrow_schemas.items():
+        columns = {f.name: trino_type(f.type) for f in schema if f.name not in PARTITION_KEYS}
+        columns.update({"ticker": "VARCHAR", "date": "VARCHAR"})
+        tables[dataset] = columns
+    return tables
+
+
+# --- partition pruning -----------------------------------------------------------------------------------
+
+
+def _conjuncts(condition: exp.Expression | None) -> Iterable[exp.Expression]:
+    if condition is None:
+        return []
+    if isinstance(condition, exp.Paren):
+        return _conjuncts(condition.this)
+    if isinstance(condition, exp.And):
+        return [*_conjuncts(condition.this), *_conjuncts(condition.expression)]
+    return [condition]
+
+
+def _string_value(node: exp.Expression) -> str | None:
+    """The text of a constant string (or a DATE '...' literal's text); None if not a constant."""
+    if isinstance(node, exp.Literal) and node.is_string:
+        return node.this
+    if (
+        isinstance(node, exp.Cast | exp.TsOrDsToDate)
+        and isinstance(node.this, exp.Literal)
+        and node.this.is_string
+    ):
+        return node.this.this
+    return None
+
+
+def _iso_date(text: str | None) -> str | None:
+    try:
+        return layout.validate_date(text)
+    except Exception:
+        return None
+
+
+def partition_filter(where: exp.Expression | None, alias: str, only_source: bool) -> PartitionFilter:
+    """The partitions a table reference (`alias`) can match under the WHERE clause of its own SELECT.
+
+    Only top-level AND-ed conditions of the forms `ticker = 'X'`, `ticker IN ('X', ...)`,
+    `date = | < | <= | > | >= '<YYYY-MM-DD>'`, `date BETWEEN ... AND ...` and `date IN (...)` are used; they
+    reject NULLs, so pruning by them never changes a result, whatever the joins. Anything else reads all
+    partitions.
+    """
+    tickers: set[str] | None = None
+    dates: set[str] | None = None
+    low: tuple[str, bool] | None = None
+    high: tuple[str, bool] | None = None
+
+    def key_of(node: exp.Expression) -> str | None:
+        if isinstance(node, exp.Column) and node.name in PARTITION_KEYS:
+            if node.table == alias or (not node.table and only_source):
+                return node.name
+        return None
+
+    def tighten_low(value: str, inclusive: bool) -> None:
+        nonlocal low
+        if low is None or value > low[0] or (value == low[0] and not inclusive):
+            low = (value, inclusive)
+
+    def tighten_high(value: str, inclusive: bool) -> None:
+        nonlocal high
+        if high is None or value < high[0] or (value == high[0] and not inclusive):
+            high = (value, inclusive)
+
+    flipped = {exp.GT: exp.LT, exp.GTE: exp.LTE, exp.LT: exp.GT, exp.LTE: exp.GTE, exp.EQ: exp.EQ}
+    for condition in _conjuncts(where):
+        if isinstance(condition, exp.EQ | exp.GT | exp.GTE | exp.LT | exp.LTE):
+            op, left, right = type(condition), condition.this, condition.expression
+            if key_of(left) is None:
+                op, left, right = flipped[op], right, left
+            key, value = key_of(left), _string_value(right)
+            if key is None or value is None:
+                continue
+            if key == "ticker":
+                if op is exp.EQ:
+                    tickers = {value} if tickers is None else tickers & {value}
+                continue
+            value = _iso_date(value)
+            if value is None:
+                continue
+            if op is exp.EQ:
+                dates = {value} if dates is None else dates & {value}
+            elif op in (exp.GT, exp.GTE):
+                tighten_low(value, op is exp.GTE)
+            else:
+                tighten_high(value, op is exp.LTE)
+        elif isinstance(condition, exp.In) and not condition.args.get("query"):
+            key = key_of(condition.this)
+            values = [_string_value(v) for v in condition.expressions]
+            if key is None or any(v is None for v in values):
+                continue
+            if key == "date":
+                values = [_iso_date(v) for v in values]
+                if any(v is None for v in values):
+                    continue
+            found = {v for v in values if v is not None}
+            if key == "ticker":
+                tickers = found if tickers is None else tickers & found
+            else:
+                dates = found if dates is None else dates & found
+        elif isinstance(condition, exp.Between) and key_of(condition.this) == "date":
+            low_value = _iso_date(_string_value(condition.args["low"]))
+            high_value = _iso_date(_string_value(condition.args["high"]))
+            if low_value is not None and high_value is not None:
+                tighten_low(low_value, True)
+                tighten_high(high_value, True)
+    return PartitionFilter(
+        tickers=frozenset(tickers) if tickers is not None else None,
+        dates=frozenset(dates) if dates is not None else None,
+        low=low,
+        high=high,
+    )
+
+
+@dataclass
+class _TableRef:
+    node: exp.Table
+    dataset: str
+    filter: PartitionFilter
+    view: str = ""
+
+
+def _table_refs(tree: exp.Query, datasets: Iterable[str]) -> list[_TableRef]:
+    datasets = set(datasets)
+    refs: list[_TableRef] = []
+    for scope in traverse_scope(tree):
+        tables = [(alias, s) for alias, s in scope.sources.items() if isinstance(s, exp.Table)]
+        select = scope.expression
+        where = select.args.get("where") if isinstance(select, exp.Select) else None
+        only_source = len(scope.sources) == 1
+        for alias, table in tables:
+            if table.name not in datasets:
+                continue
+            condition = where.this if where is not None else None
+            refs.append(_TableRef(table, table.name, partition_filter(condition, alias, only_source)))
+    return refs
+
+
+# --- the engine ------------------------------------------------------------------------------------------
+
+
+def _partition_files(store, dataset: str) -> list[tuple[str, str, str]]:
+    """(key, ticker, date) of every object Athena would read for the dataset, in key order.
+
+    Like Athena, every object inside a ticker=/date= folder is data except names starting with '_' or '.'.
+    """
+    files = []
+    for info in store.list(layout.dataset_root(dataset)):
+        name = posixpath.basename(info.key)
+        if name.startswith(("_", ".")):
+            continue
+        try:
+            ticker, date = layout.parse_partition(info.key)
+        except ValueError:
+            continue
+        files.append((info.key, ticker, date))
+    return files
+
+
+def _view_select(source: str, schema: pa.Schema, columns: dict[str, str]) -> str:
+    """SELECT over a registered Arrow source giving Athena's column order and types."""
+    by_name = {f.name: f for f in schema}
+    parts = []
+    for name in columns:
+        quoted = '"' + name.replace('"', '""') + '"'
+        arrow_field = by_name.get(name)
+        if name == "date":
+            parts.append(f"strftime(CAST({quoted} AS DATE), '%Y-%m-%d') AS {quoted}")
+        elif arrow_field is not None and pa.types.is_timestamp(arrow_field.type) and arrow_field.type.tz:
+            parts.append(f"CAST({quoted} AS TIMESTAMP) AS {quoted}")  # UTC: the session time zone is UTC
+        else:
+            parts.append(quoted)
+    return f"SELECT {', '.join(parts)} FROM {source}"
+
+
+def run_local(
+    sql: str,
+    *,
+    lake_uri: str | None = None,
+    store=None,
+    params: Sequence[str] = (),
+    database: str = "tickerlake",
+    arrow_schemas: dict[str, pa.Schema] | None = None,
+) -> LocalResult:
+    """Run one Athena query on DuckDB over the lake's latest partition files.
+
+    Parameters
+    ----------
+    sql
+        Athena (Trino) SQL: exactly one SELECT over `prices`, `indicators`, `percentiles`, `features`.
+    lake_uri, store
+        The lake (a `lake.store` ObjectStore, or its URI; default TICKERLAKE_LAKE_URI).
+    params
+        Values of the `?` placeholders as SQL literals (Athena's execution parameters).
+    database
+        The Glue database name a table may be qualified with (`tickerlake.prices`).
+
+    Raises
+    ------
+    QueryRefused
+        The query is not one SELECT or uses a construct the local engine would answer differently.
+    """
+    if store is None:
+        from lake.store import open_store
+
+        store = open_store(lake_uri)
+    arrow_schemas = arrow_schemas if arrow_schemas is not None else _arrow_schemas()
+    schema = lake_schema(arrow_schemas)
+
+    tree = qualify_query(parse_query(sql, params), schema, database)
+    refs = _table_refs(tree, arrow_schemas)
+
+    listings: dict[str, list[tuple[str, str, str]]] = {}
+    for ref in refs:
+        if ref.dataset not in listings:
+            listings[ref.dataset] = _partition_files(store, ref.dataset)
+
+    fs, base = store.arrow_filesystem()
+    con = duckdb.connect(config={"threads": 4})
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        files_read: set[str] = set()
+        for i, ref in enumerate(refs):
+            keys = [key for key, ticker, date in listings[ref.dataset] if ref.filter.matches(ticker, date)]
+            files_read.update(keys)
+            source = f"__source_{i}"
+            file_schema = arrow_schemas[ref.dataset]
+            if keys:
+                data = pads.dataset(
+                    [f"{base}/{key}" for key in keys], schema=file_schema, format="parquet", filesystem=fs
+                )
+            else:
+                data = file_schema.empty_table()
+            con.register(source, data)
+            ref.view = f"__{ref.dataset}_{i}"
+            con.execute(
+                f"CREATE TEMP VIEW {ref.view} AS {_view_select(source, file_schema, schema[ref.dataset])}"
+            )
+            ref.node.set("this", exp.to_identifier(ref.view))
+        # Nothing but the registered views is readable from here on.
+        con.execute("SET enable_external_access = false")
+        con.execute("SET lock_configuration = true")
+        duck_sql = to_duckdb(tree, schema, database)
+        statements = duckdb.extract_statements(duck_sql)
+        if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
+            raise QueryRefused("the translated query is not a single SELECT; refusing to run it")
+        try:
+            table = con.sql(duck_sql).to_arrow_table()
+        except duckdb.Error as exc:
+            message = str(exc).splitlines()[0]
+            raise QueryRefused(f"the query failed: {message}") from None
+    finally:
+        con.close()
+
+    notes = [
+        f"on Athena, {ref.dataset} needs ticker = '...' or ticker IN (...) in the WHERE clause of the SELECT "
+        "that reads it (injected partition projection)"
+        for ref in refs
+        if ref.filter.tickers is None
+    ]
+    total = sum(len(files) for files in listings.values())
+    return LocalResult(
+        table=table,
+        files_read=sorted(files_read),
+        files_total=total,
+        notes=sorted(set(notes)),
+        sql=duck_sql,
+    )

@@ -1,0 +1,72 @@
+# The report bot: a Lambda behind a function URL (the LINE webhook, POST /callback; the app verifies the
+# X-Line-Signature of every request, so the URL itself needs no IAM auth). Heavy libraries come from
+# python-libs/ of the deploy bucket at cold start (report_app.dependency_loader) into /tmp, whose size is
+# lambda_ephemeral_storage_mb.
+
+locals {
+  lambda_name = "${var.name_prefix}-report"
+
+  lambda_environment = merge(
+    {
+      TICKERLAKE_LAKE_URI       = local.lake_uri
+      TICKERLAKE_DEPLOYMENT     = "aws"
+      TICKERLAKE_GLUE_DATABASE  = aws_glue_catalog_database.tickerlake.name
+      CACHE_BACKEND             = var.cache_backend
+      CACHE_TTL_HOURS           = tostring(var.cache_ttl_hours)
+      CACHE_SQLITE_PATH         = "/tmp/tickerlake/cache.db"
+      PDF_BUCKET_NAME           = local.reports_bucket
+      PDF_URL_EXPIRATION_HOURS  = tostring(var.pdf_url_expiration_hours)
+      LINE_CHANNEL_SECRET       = var.line_channel_secret
+      LINE_CHANNEL_ACCESS_TOKEN = var.line_channel_access_token
+      DEPENDENCIES_BUCKET       = local.deploy_bucket
+      DEPENDENCIES_DIR          = "/tmp/python-libs"
+    },
+    # Unset: the loader follows the pointer object python-libs/current.json (a rollback is a pointer change).
+    var.dependencies_version == "" ? {} : { DEPENDENCIES_VERSION = var.dependencies_version },
+    # Without a key the built-in narrative is used: the variable is then not set at all.
+    var.openai_api_key == "" ? {} : { OPENAI_API_KEY = var.openai_api_key },
+  )
+}
+
+resource "aws_cloudwatch_log_group" "report" {
+  name              = "/aws/lambda/${local.lambda_name}"
+  retention_in_days = var.lambda_log_retention_days
+}
+
+resource "aws_lambda_function" "report" {
+  function_name = local.lambda_name
+  description   = "tickerlake report bot: LINE webhook, reports from precomputed data through the hybrid cache."
+  role          = aws_iam_role.report_lambda.arn
+
+  s3_bucket = local.deploy_bucket
+  s3_key    = var.lambda_package_key
+  handler   = "report_app.lambda_handler.handler"
+  runtime   = "python3.11"
+
+  architectures = ["x86_64"]
+  memory_size   = var.lambda_memory_mb
+  timeout       = var.lambda_timeout_seconds
+
+  ephemeral_storage {
+    size = var.lambda_ephemeral_storage_mb
+  }
+
+  environment {
+    variables = local.lambda_environment
+  }
+
+  logging_config {
+    log_format = "JSON"
+    log_group  = aws_cloudwatch_log_group.report.name
+  }
+
+  depends_on = [
+    aws_cloudwatch_log_group.report,
+    aws_iam_role_policy.report_lambda,
+  ]
+}
+
+resource "aws_lambda_function_url" "report" {
+  function_name      = aws_lambda_function.report.function_name
+  authorization_type = "NONE"
+}

@@ -1,0 +1,44 @@
+output "lake_uri" {
+  description = "TICKERLAKE_LAKE_URI of the deployed lake."
+  value       = local.lake_uri
+}
+
+output "bucket_names" {
+  description = "The buckets: lake, reports (cache, PDFs, Athena results), deploy (Lambda package, python-libs/)."
+  value       = { for name, bucket in aws_s3_bucket.this : name => bucket.bucket }
+}
+
+output "glue_database" {
+  description = "TICKERLAKE_GLUE_DATABASE."
+  value       = aws_glue_catalog_database.tickerlake.name
+}
+
+output "athena_workgroup" {
+  description = "Workgroup for `tickerlake sql --athena --workgroup ...` (TICKERLAKE_ATHENA_WORKGROUP)."
+  value       = aws_athena_workgroup.tickerlake.name
+}
+
+output "athena_results_location" {
+  description = "Where the workgroup writes query results."
+  value       = "s3://${local.reports_bucket}/${local.athena_results_prefix}"
+}
+
+output "report_lambda_name" {
+  description = "The report bot Lambda."
+  value       = aws_lambda_function.report.function_name
+}
+
+output "webhook_url" {
+  description = "LINE webhook endpoint: set <url>callback in the LINE console."
+  value       = aws_lambda_function_url.report.function_url
+}
+
+output "analyst_policy_arn" {
+  description = "Attach to analysts' roles: Athena through the workgroup, read-only processed/."
+  value       = aws_iam_policy.analyst.arn
+}
+
+output "pipeline_policy_arn" {
+  description = "Attach to the pipeline's role: writes to raw/, processed/, quarantine/ and catalog sync."
+  value       = aws_iam_policy.pipeline.arn
+}

@@ -1,0 +1,47 @@
+"""Narrow exceptions of the lake: a caller catches exactly what it can handle.
+
+Every message says what was expected and what was seen, naming the offending value.
+"""
+
+
+class LakeError(Exception):
+    """Base class of every error raised by the lake."""
+
+
+class InvalidArgumentValue(LakeError, ValueError):
+    """An argument (ticker, date, dataset, URI, ...) was refused before it reached a key or a query."""
+
+
+class InvalidTicker(InvalidArgumentValue):
+    """A ticker that does not match the strict ticker pattern."""
+
+
+class InvalidDate(InvalidArgumentValue):
+    """A date that is not a real calendar date written as YYYY-MM-DD."""
+
+
+class InvalidDataset(InvalidArgumentValue):
+    """A dataset name that is not one of the lake's datasets."""
+
+
+class ObjectNotFound(LakeError, KeyError):
+    """The key (or the version of it) does not exist."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; keep it readable
+        return str(self.args[0]) if self.args else "object not found"
+
+
+class StoreUnavailable(LakeError):
+    """The object store could not be reached after the retries."""
+
+
+class PartialWriteError(LakeError):
+    """Some partitions of a multi-partition write failed; each partition is still all-or-nothing.
+
+    `written` maps each date that was written to its PutResult, `failed` each date that was not to its error.
+    """
+
+    def __init__(self, message: str, *, written: dict, failed: dict):
+        super().__init__(message)
+        self.written = written
+        self.failed = failed

@@ -1,0 +1,133 @@
+"""The lake's key layout: every object key is built here and nowhere else.
+
+Tickers and dates are validated before they reach a key (shared/DESIGN.md, storage contract).
+
+    raw/yfinance/ticker=<T>/date=<D>/<UTC timestamp>.json
+    processed/<dataset>/ticker=<T>/date=<D>/data.parquet     (one stable key per partition)
+    quarantine/<dataset>/ticker=<T>/date=<D>/<UTC timestamp>.json
+    cache/reports/<T>/<D>/report.json | chart.b64 | news.json
+    reports/<T>/<D>.pdf
+
+A processed partition has one *stable* key; reprocessing writes a new version of the same key (S3 object
+versions; emulated by the local backend). Athena and DuckDB list keys, not versions, so they see exactly the
+latest version of each partition and never two versions of a row.
+"""
+
+import datetime as dt
+import re
+
+from lake.exceptions import InvalidDataset, InvalidDate, InvalidTicker
+
+DATASETS: tuple[str, ...] = ("prices", "indicators", "percentiles", "features")
+RAW_SOURCE = "yfinance"
+PARTITION_FILE = "data.parquet"
+CACHE_FILES = ("report.json", "chart.b64", "news.json")
+
+# Yahoo symbols: letters, digits and . - ^ = (D05.SI, BRK-B, ^GSPC, EURUSD=X); DR symbols: DBS19.
+_TICKER_RE = re.compile(r"[A-Z0-9^][A-Z0-9.\-=^]{0,23}")
+_DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_MAX_SHOWN = 40
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= _MAX_SHOWN else text[:_MAX_SHOWN] + f"... ({len(str(value))} characters)"
+
+
+def validate_ticker(ticker: object) -> str:
+    """Return the ticker if it is safe in a key and a query; raise InvalidTicker naming it otherwise.
+
+    Uppercase letters, digits and . - = ^ only, 1 to 24 characters, no '..'. Lowercase is refused rather
+    than silently changed, so a key is never built from a value the caller did not give.
+    """
+    if not isinstance(ticker, str) or not _TICKER_RE.fullmatch(ticker) or ".." in ticker:
+        raise InvalidTicker(
+            f"ticker {_shown(ticker)} is not valid: expected 1-24 characters of A-Z, 0-9, '.', '-', '=', '^' "
+            "(e.g. 'D05.SI', 'NVDA')"
+        )
+    return ticker
+
+
+def validate_date(date: object) -> str:
+    """Return the date as 'YYYY-MM-DD'; accepts a datetime.date or such a string; raises InvalidDate."""
+    if isinstance(date, dt.datetime):
+        date = date.date()
+    if isinstance(date, dt.date):
+        return date.isoformat()
+    if isinstance(date, str) and _DATE_RE.fullmatch(date):
+        try:
+            dt.date.fromisoformat(date)
+            return date
+        except ValueError:
+            pass
+    raise InvalidDate(f"date {_shown(date)} is not valid: expected a calendar date as YYYY-MM-DD")
+
+
+def validate_dataset(dataset: object) -> str:
+    if dataset not in DATASETS:
+        raise InvalidDataset(f"dataset {_shown(dataset)} is not valid: expected one of {', '.join(DATASETS)}")
+    return dataset  # type: ignore[return-value]
+
+
+def timestamp_token(when: dt.datetime) -> str:
+    """A sortable UTC timestamp for object names: 20261128T211739123456Z."""
+    if when.tzinfo is None:
+        raise ValueError(f"timestamp {when!r} must be timezone-aware (UTC)")
+    return when.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
+
+
+def partition_prefix(area: str, name: str, ticker: str, date: str | None = None) -> str:
+    prefix = f"{area}/{name}/ticker={validate_ticker(ticker)}/"
+    return prefix if date is None else prefix + f"date={validate_date(date)}/"
+
+
+def raw_prefix(ticker: str, date: str | None = None) -> str:
+    return partition_prefix("raw", RAW_SOURCE, ticker, date)
+
+
+def raw_key(ticker: str, date: str, fetched_at: dt.datetime) -> str:
+    return raw_prefix(ticker, validate_date(date)) + f"{timestamp_token(fetched_at)}.json"
+
+
+def dataset_root(dataset: str) -> str:
+    return f"processed/{validate_dataset(dataset)}/"
+
+
+def dataset_prefix(dataset: str, ticker: str, date: str | None = None) -> str:
+    return partition_prefix("processed", validate_dataset(dataset), ticker, date)
+
+
+def dataset_key(dataset: str, ticker: str, date: str) -> str:
+    # validate_date here: a None date would otherwise silently build the ticker-level prefix
+    return dataset_prefix(dataset, ticker, validate_date(date)) + PARTITION_FILE
+
+
+def quarantine_key(dataset: str, ticker: str, date: str, when: dt.datetime) -> str:
+    name = dataset if dataset == "raw" else validate_dataset(dataset)
+    return partition_prefix("quarantine", name, ticker, validate_date(date)) + f"{timestamp_token(when)}.json"
+
+
+def quarantine_payload_key(record_key: str) -> str:
+    """The sibling object holding a quarantined payload too large to inline in its record."""
+    if not record_key.startswith("quarantine/") or not record_key.endswith(".json"):
+        raise ValueError(f"key {record_key!r} is not a quarantine record key")
+    parse_partition(record_key)
+    return record_key[: -len(".json")] + ".payload"
+
+
+def cache_key(ticker: str, date: str, name: str) -> str:
+    if name not in CACHE_FILES:
+        raise ValueError(f"cache file {_shown(name)} is not valid: expected one of {', '.join(CACHE_FILES)}")
+    return f"cache/reports/{validate_ticker(ticker)}/{validate_date(date)}/{name}"
+
+
+def report_pdf_key(ticker: str, date: str) -> str:
+    return f"reports/{validate_ticker(ticker)}/{validate_date(date)}.pdf"
+
+
+def parse_partition(key: str) -> tuple[str, str]:
+    """(ticker, date) of a key under a ticker=<T>/date=<D>/ partition; raises ValueError otherwise."""
+    match = re.search(r"/ticker=([^/]+)/date=([^/]+)/", key)
+    if not match:
+        raise ValueError(f"key {key!r} is not inside a ticker=/date= partition")
+    return validate_ticker(match.group(1)), validate_date(match.group(2))

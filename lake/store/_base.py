@@ -1,0 +1,190 @@
+"""The object-store contract shared by every backend: result types, the protocol, argument checks.
+
+Public names are re-exported by `lake.store`; import them from there.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from lake.exceptions import InvalidArgumentValue
+
+if TYPE_CHECKING:  # pyarrow is only needed by the callers of arrow_filesystem()
+    import pyarrow.fs
+
+#: The version id S3 reports for an object written while versioning was off (and the local backend for a
+#: file that was put in the folder by something other than the store).
+NULL_VERSION = "null"
+
+#: Presigned URLs: SigV4 allows at most 7 days.
+MAX_PRESIGNED_SECONDS = 7 * 24 * 3600
+
+_MAX_KEY_BYTES = 1024
+_RESERVED_TOP = ".tickerlake"
+# S3 object tags: at most 10, key <= 128 and value <= 256 characters from this set (AWS docs, "Tagging").
+_TAG_CHARS = re.compile(r"[\w .:+=@/\-]*", re.ASCII)
+_MAX_TAGS = 10
+# User metadata travels as HTTP headers: lower-case names, printable ASCII values, 2 KB in total.
+_META_NAME = re.compile(r"[a-z0-9][a-z0-9\-]{0,127}")
+_META_VALUE = re.compile(r"[\x20-\x7e]*")
+_MAX_META_BYTES = 2048
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """What the store knows about one version of one object.
+
+    `metadata` is filled by `head()` and `list_versions()`; `list()` leaves it empty (S3 does not return
+    metadata in listings; call `head()` for it).
+    """
+
+    key: str
+    version_id: str
+    size: int
+    last_modified: dt.datetime
+    metadata: dict[str, str] = field(default_factory=dict)
+    is_latest: bool = True
+    etag: str | None = None
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    info: ObjectInfo
+    data: bytes
+
+
+@dataclass(frozen=True)
+class PutResult:
+    key: str
+    version_id: str
+
+
+@runtime_checkable
+class ObjectStore(Protocol):
+    """A versioned object store holding the lake; keys are relative to the lake root (`raw/...`)."""
+
+    uri: str
+
+    def put(
+        self,
+        key: str,
+        data: bytes,
+        *,
+        metadata: Mapping[str, str] | None = None,
+        tags: Mapping[str, str] | None = None,
+        content_type: str | None = None,
+    ) -> PutResult: ...
+
+    def get(self, key: str, version_id: str | None = None) -> StoredObject: ...
+
+    def head(self, key: str, version_id: str | None = None) -> ObjectInfo: ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def list(self, prefix: str) -> Iterator[ObjectInfo]: ...
+
+    def list_versions(self, key: str) -> list[ObjectInfo]: ...
+
+    def get_tags(self, key: str, version_id: str | None = None) -> dict[str, str]: ...
+
+    def delete(self, key: str) -> None: ...
+
+    def presigned_url(self, key: str, expires_in_seconds: int) -> str: ...
+
+    def initialize(self) -> list[str]: ...
+
+    def arrow_filesystem(self) -> tuple[pyarrow.fs.FileSystem, str]: ...
+
+
+def check_key(key: object) -> str:
+    """Return the key if it is a safe relative object key; raise InvalidArgumentValue naming it otherwise.
+
+    Refused: empty, absolute, backslashes or control characters, empty/`.`/`..` segments, a trailing
+    slash, keys over 1024 bytes, and the local backend's reserved `.tickerlake/` area.
+    """
+    shown = repr(key) if len(repr(key)) <= 80 else repr(key)[:80] + "..."
+    if not isinstance(key, str) or not key:
+        raise InvalidArgumentValue(f"object key {shown} is not valid: expected a non-empty relative key")
+    problem = None
+    if key.startswith("/") or key.endswith("/"):
+        problem = "it starts or ends with '/'"
+    elif "\\" in key or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in key):
+        problem = "it contains a backslash or a control character"
+    elif any(part in ("", ".", "..") for part in key.split("/")):
+        problem = "it has an empty, '.' or '..' segment"
+    elif len(key.encode()) > _MAX_KEY_BYTES:
+        problem = f"it is longer than {_MAX_KEY_BYTES} bytes"
+    elif key.split("/", 1)[0] == _RESERVED_TOP:
+        problem = f"{_RESERVED_TOP}/ is reserved for the store's own bookkeeping"
+    if problem:
+        raise InvalidArgumentValue(f"object key {shown} is not valid: {problem}")
+    return key
+
+
+def check_prefix(prefix: object) -> str:
+    """A listing prefix: '' (everything) or the start of a valid key."""
+    if prefix == "":
+        return ""
+    if not isinstance(prefix, str):
+        raise InvalidArgumentValue(f"prefix {prefix!r} is not valid: expected a string")
+    try:  # the rules of a key, a single trailing '/' allowed
+        check_key(prefix[:-1] if prefix.endswith("/") else prefix)
+    except InvalidArgumentValue:
+        raise InvalidArgumentValue(
+            f"prefix {prefix!r} is not valid: expected the start of a valid key"
+        ) from None
+    return prefix
+
+
+def check_tags(tags: Mapping[str, str] | None) -> dict[str, str]:
+    """S3's tag rules, applied by every backend so a local lake never accepts what S3 would refuse."""
+    tags = dict(tags or {})
+    if len(tags) > _MAX_TAGS:
+        raise InvalidArgumentValue(f"{len(tags)} tags given: S3 allows at most {_MAX_TAGS} per object")
+    for name, value in tags.items():
+        if not isinstance(name, str) or not isinstance(value, str):
+            raise InvalidArgumentValue(f"tag {name!r}={value!r} is not valid: names and values are strings")
+        if not 1 <= len(name) <= 128 or len(value) > 256:
+            raise InvalidArgumentValue(
+                f"tag {name!r}={value!r} is not valid: name 1-128 characters, value at most 256"
+            )
+        if not _TAG_CHARS.fullmatch(name) or not _TAG_CHARS.fullmatch(value):
+            raise InvalidArgumentValue(
+                f"tag {name!r}={value!r} is not valid: only letters, digits, spaces and + - = . _ : / @"
+            )
+    return tags
+
+
+def check_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
+    """User metadata: lower-case dashed names, printable ASCII values, 2 KB in total (an HTTP header limit)."""
+    metadata = dict(metadata or {})
+    total = 0
+    for name, value in metadata.items():
+        if not isinstance(name, str) or not _META_NAME.fullmatch(name):
+            raise InvalidArgumentValue(
+                f"metadata name {name!r} is not valid: expected lower-case letters, digits and '-'"
+            )
+        if not isinstance(value, str) or not _META_VALUE.fullmatch(value):
+            raise InvalidArgumentValue(
+                f"metadata {name!r}={value!r} is not valid: the value must be printable ASCII text"
+            )
+        total += len(name) + len(value)
+    if total > _MAX_META_BYTES:
+        raise InvalidArgumentValue(f"metadata is {total} bytes: S3 allows at most {_MAX_META_BYTES}")
+    return metadata
+
+
+def check_expiry(expires_in_seconds: object) -> int:
+    if (
+        isinstance(expires_in_seconds, bool)
+        or not isinstance(expires_in_seconds, int)
+        or not 1 <= expires_in_seconds <= MAX_PRESIGNED_SECONDS
+    ):
+        raise InvalidArgumentValue(
+            f"expiry {expires_in_seconds!r} is not valid: expected 1 to {MAX_PRESIGNED_SECONDS} seconds"
+        )
+    return expires_in_seconds

@@ -1,0 +1,191 @@
+"""The ticker universe: DR symbols of the seed system (``DBS19``) and the Yahoo symbols they track.
+
+``universe.csv`` (next to this module) has one row per listing: ``dr_symbol`` (empty for a plain Yahoo
+ticker), ``yahoo_symbol``, ``name``, ``exchange``, ``currency``, ``quote_type``, ``sector``.
+
+``Universe.resolve(text)`` matches a DR or Yahoo symbol exactly (case-insensitive, trimmed); failing
+that, it suggests the closest known symbol (or, for longer text, the listing whose name contains it), so a
+typo like ``DBS91`` answers "did you mean DBS19?". Text that is not shaped like a ticker or a name
+(quotes, slashes, control characters, over 40 characters) is refused with ``InvalidTicker``.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from rapidfuzz import fuzz, process
+
+from lake.exceptions import InvalidTicker
+from lake.layout import validate_ticker
+from pipelines.exceptions import UnknownTicker, shown
+
+UNIVERSE_CSV = Path(__file__).with_name("universe.csv")
+_COLUMNS = ("dr_symbol", "yahoo_symbol", "name", "exchange", "currency", "quote_type", "sector")
+_TEXT_RE = re.compile(r"[A-Z0-9][A-Z0-9 .\-=^&]{0,39}|\^[A-Z0-9.\-=^]{1,23}")
+_SYMBOL_CUTOFF = 70.0  # rapidfuzz ratio: DBS91 ~ DBS19 scores 80, unrelated short symbols stay below 60
+_NAME_CUTOFF = 90.0  # partial ratio of the text inside a listing's name
+_NAME_MIN_LENGTH = 4
+
+
+@dataclass(frozen=True)
+class Listing:
+    """One row of the universe."""
+
+    yahoo_symbol: str
+    dr_symbol: str | None
+    name: str
+    exchange: str
+    currency: str
+    quote_type: str = "EQUITY"
+    sector: str | None = None
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """The answer of ``Universe.resolve``.
+
+    ``symbol`` is the Yahoo symbol and ``dr`` the DR symbol (None for a plain ticker) when the text matched
+    a listing exactly; otherwise both are None and ``suggestion`` is the closest known symbol, if any.
+    """
+
+    symbol: str | None
+    dr: str | None
+    exact: bool
+    suggestion: str | None = None
+    listing: Listing | None = None
+
+    @property
+    def found(self) -> bool:
+        return self.exact and self.symbol is not None
+
+
+def normalize_text(text: object) -> str:
+    """Trimmed, upper-case ticker text; refuses anything not shaped like a ticker or a name."""
+    if not isinstance(text, str):
+        raise InvalidTicker(f"ticker {shown(text)} is not valid: expected text such as 'DBS19' or 'D05.SI'")
+    cleaned = " ".join(text.split()).upper()
+    if not _TEXT_RE.fullmatch(cleaned) or ".." in cleaned:
+        raise InvalidTicker(
+            f"ticker {shown(text)} is not valid: expected 1-40 characters of A-Z, 0-9, space, "
+            "'.', '-', '=', '^', '&' (e.g. 'DBS19', 'D05.SI')"
+        )
+    return cleaned
+
+
+class Universe:
+    """The listings, indexed by DR and Yahoo symbol."""
+
+    def __init__(self, listings: list[Listing]) -> None:
+        self._listings = list(listings)
+        self._by_symbol: dict[str, Listing] = {}
+        for listing in self._listings:
+            keys = [listing.yahoo_symbol] + ([listing.dr_symbol] if listing.dr_symbol else [])
+            for key in keys:
+                other = self._by_symbol.get(key)
+                if other is not None:
+                    raise ValueError(
+                        f"universe symbol {key!r} appears twice ({other.yahoo_symbol}, {listing.yahoo_symbol})"
+                    )
+                self._by_symbol[key] = listing
+        self._symbol_choices = list(self._by_symbol)
+        self._name_choices = [listing.name.upper() for listing in self._listings]
+
+    def __iter__(self) -> Iterator[Listing]:
+        return iter(self._listings)
+
+    def __len__(self) -> int:
+        return len(self._listings)
+
+    @property
+    def symbols(self) -> list[str]:
+        """The Yahoo symbols, in file order (the Dagster ticker partitions)."""
+        return [listing.yahoo_symbol for listing in self._listings]
+
+    def lookup(self, text: str) -> Listing | None:
+        """The listing whose DR or Yahoo symbol is exactly ``text`` (trimmed, case-insensitive)."""
+        return self._by_symbol.get(normalize_text(text))
+
+    def yahoo_symbol(self, text: str) -> str:
+        """The Yahoo symbol for a DR symbol or a listed Yahoo symbol; any other well-formed Yahoo symbol as is."""
+        listing = self.lookup(text)
+        return listing.yahoo_symbol if listing else validate_ticker(normalize_text(text))
+
+    def resolve(self, text: str) -> Resolution:
+        """Exact match on DR or Yahoo symbol, else a fuzzy suggestion (None when nothing is close).
+
+        Examples
+        --------
+        >>> load_universe().resolve(" dbs19 ").symbol
+        'D05.SI'
+        >>> load_universe().resolve("DBS91").suggestion
+        'DBS19'
+        """
+        query = normalize_text(text)
+        listing = self._by_symbol.get(query)
+        if listing is not None:
+            return Resolution(listing.yahoo_symbol, listing.dr_symbol, True, None, listing)
+        return Resolution(None, None, False, self._suggest(query))
+
+    def require(self, text: str) -> Resolution:
+        """Like ``resolve`` but raises ``UnknownTicker`` (with the suggestion) when there is no exact match."""
+        resolution = self.resolve(text)
+        if not resolution.found:
+            raise UnknownTicker(normalize_text(text), resolution.suggestion)
+        return resolution
+
+    def _suggest(self, query: str) -> str | None:
+        match = process.extractOne(
+            query, self._symbol_choices, scorer=fuzz.ratio, score_cutoff=_SYMBOL_CUTOFF
+        )
+        if match is not None:
+            return match[0]
+        if len(query.replace(" ", "")) >= _NAME_MIN_LENGTH:
+            match = process.extractOne(
+                query, self._name_choices, scorer=fuzz.partial_ratio, score_cutoff=_NAME_CUTOFF
+            )
+            if match is not None:
+                listing = self._listings[match[2]]
+                return listing.dr_symbol or listing.yahoo_symbol
+        return None
+
+
+def read_universe(path: str | Path) -> Universe:
+    """Read and validate a universe CSV."""
+    with open(path, newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        missing = [c for c in _COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise ValueError(f"universe file {path} lacks columns {missing}; has {reader.fieldnames}")
+        listings = []
+        for line, row in enumerate(reader, start=2):
+            try:
+                dr = row["dr_symbol"].strip() or None
+                listings.append(
+                    Listing(
+                        yahoo_symbol=validate_ticker(row["yahoo_symbol"].strip()),
+                        dr_symbol=validate_ticker(dr) if dr else None,
+                        name=row["name"].strip(),
+                        exchange=row["exchange"].strip(),
+                        currency=row["currency"].strip(),
+                        quote_type=row["quote_type"].strip() or "EQUITY",
+                        sector=row["sector"].strip() or None,
+                    )
+                )
+            except ValueError as exc:
+                raise ValueError(f"universe file {path}, line {line}: {exc}") from exc
+    return Universe(listings)
+
+
+@lru_cache(maxsize=1)
+def _bundled() -> Universe:
+    return read_universe(UNIVERSE_CSV)
+
+
+def load_universe(path: str | Path | None = None) -> Universe:
+    """The bundled universe (cached), or the one in ``path``."""
+    return _bundled() if path is None else read_universe(path)

@@ -1,0 +1,257 @@
+"""Report data for one (ticker, date): precomputed indicators, percentiles and features read from the lake.
+
+Nothing here recomputes an indicator from prices: the report is built from the rows the pipeline wrote
+(`processed/indicators|percentiles|features`) and from the company facts of the partition's raw object.
+The only arithmetic done at request time is on those precomputed values (e.g. the distance of the close
+from an SMA, or the day's volume as `volume_ratio x volume_sma_20`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from lake import layout
+from lake.exceptions import LakeError, ObjectNotFound
+
+log = logging.getLogger(__name__)
+
+REPORT_DATASETS: tuple[str, ...] = ("indicators", "percentiles", "features")
+CHART_SESSIONS = 120
+LINEAGE_COLUMNS = ("source_raw_key", "source_raw_version", "computation_version", "computed_at", "run_id")
+_NON_VALUE_COLUMNS = {"ticker", "date", *LINEAGE_COLUMNS}
+
+
+class ReportDataNotFound(LakeError):
+    """The lake has no precomputed data for the ticker (or for that date)."""
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """Where one dataset row of the report came from: the lineage printed in the transparency footer."""
+
+    dataset: str
+    key: str
+    version_id: str | None = None
+    computed_at: str | None = None
+    computation_version: str | None = None
+    source_raw_key: str | None = None
+    source_raw_version: str | None = None
+    run_id: str | None = None
+
+    def to_dict(self) -> dict[str, str | None]:
+        return {
+            "dataset": self.dataset,
+            "key": self.key,
+            "version_id": self.version_id,
+            "computed_at": self.computed_at,
+            "computation_version": self.computation_version,
+            "source_raw_key": self.source_raw_key,
+            "source_raw_version": self.source_raw_version,
+            "run_id": self.run_id,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DataSource:
+        return cls(**{name: data.get(name) for name in cls.__dataclass_fields__})
+
+
+@dataclass
+class ReportData:
+    """Everything a report is made of, for one ticker and trading date.
+
+    `symbol` is the Yahoo symbol used in the lake (``D05.SI``); `display` is what the user asked for and
+    sees (the DR symbol ``DBS19`` when there is one). Values are plain floats (None when null).
+    `history` holds the indicator rows of the last sessions up to `date`, for the chart.
+    """
+
+    symbol: str
+    date: str
+    display: str | None = None
+    indicators: dict[str, float | None] = field(default_factory=dict)
+    percentiles: dict[str, float | None] = field(default_factory=dict)
+    features: dict[str, float | None] = field(default_factory=dict)
+    facts: dict[str, Any] = field(default_factory=dict)
+    history: pd.DataFrame | None = None
+    sources: list[DataSource] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.display:
+            self.display = self.symbol
+
+    @property
+    def name(self) -> str:
+        name = self.facts.get("name") or self.facts.get("long_name") or self.facts.get("short_name")
+        return str(name) if name else str(self.display)
+
+    @property
+    def currency(self) -> str:
+        return str(self.facts.get("currency") or "")
+
+    def values(self) -> dict[str, float | None]:
+        """Every number a narrative may cite, by placeholder name (the names of the dataset columns).
+
+        Derived here, from precomputed values only: `sma_<n>_dev_pct` (close vs SMA, %) and `volume`.
+        """
+        values: dict[str, float | None] = {}
+        for source in (self.indicators, self.percentiles, self.features):
+            values.update(source)
+        for name in ("market_cap", "pe_ratio", "forward_pe", "eps", "dividend_yield", "beta"):
+            if name in self.facts:
+                values[f"fact_{name}"] = _as_float(self.facts.get(name))
+        close = values.get("close")
+        for window in (20, 50, 200):
+            sma = values.get(f"sma_{window}")
+            if f"sma_{window}_dev_pct" not in values or values[f"sma_{window}_dev_pct"] is None:
+                values[f"sma_{window}_dev_pct"] = (
+                    (close / sma - 1.0) * 100.0 if close is not None and sma not in (None, 0.0) else None
+                )
+        ratio, average = values.get("volume_ratio"), values.get("volume_sma_20")
+        values["volume"] = ratio * average if ratio is not None and average is not None else None
+        return values
+
+
+def _as_float(value: Any) -> float | None:
+    """A JSON/pandas scalar as a finite float, or None (NaN, None, text)."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _text(value: Any) -> str | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, pd.Timestamp | dt.datetime):
+        stamp = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+        return stamp.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+    return str(value)
+
+
+def row_values(row: Mapping[str, Any]) -> dict[str, float | None]:
+    """The numeric value columns of one dataset row (ticker, date and lineage columns left out)."""
+    return {name: _as_float(value) for name, value in row.items() if name not in _NON_VALUE_COLUMNS}
+
+
+def latest_date(lake: Any, symbol: str) -> str:
+    """The newest trading date with an indicators partition for the symbol; ReportDataNotFound if none."""
+    dates = [date for _, date in lake.partitions("indicators", symbol)]
+    if not dates:
+        raise ReportDataNotFound(f"no precomputed indicators for ticker {symbol!r} in the lake")
+    return max(dates)
+
+
+def _read_row(lake: Any, dataset: str, symbol: str, date: str) -> tuple[dict[str, Any], DataSource]:
+    try:
+        frame = lake.read_partition(dataset, symbol, date)
+    except ObjectNotFound:
+        raise ReportDataNotFound(f"no precomputed {dataset} for ticker {symbol!r} on {date}") from None
+    if frame.empty:
+        raise ReportDataNotFound(f"the {dataset} partition of {symbol!r} on {date} has no rows")
+    rows = frame[frame["date"].astype(str).str[:10] == date] if "date" in frame else frame
+    row = (rows if not rows.empty else frame).iloc[-1].to_dict()
+    key = frame.attrs.get("key") or layout.dataset_key(dataset, symbol, date)
+    version_id = frame.attrs.get("version_id")
+    if version_id is None:
+        try:
+            version_id = lake.store.head(key).version_id
+        except (LakeError, OSError) as exc:  # lineage is informative: never fail the report for it
+            log.warning("report lineage: could not head %s: %s", key, exc)
+    source = DataSource(
+        dataset=dataset,
+        key=key,
+        version_id=version_id,
+        **{name: _text(row.get(name)) for name in LINEAGE_COLUMNS},
+    )
+    return row, source
+
+
+def _read_facts(lake: Any, symbol: str, date: str) -> tuple[dict[str, Any], DataSource | None]:
+    """`payload.facts` of the newest raw object of the partition ({} when there is none or it is unreadable)."""
+    try:
+        info = lake.latest_raw(symbol, date)
+        if info is None:
+            return {}, None
+        envelope = json.loads(lake.get_raw(info.key, info.version_id))
+    except (LakeError, OSError, ValueError) as exc:
+        log.warning("report facts: raw object of %s %s unreadable: %s", symbol, date, exc)
+        return {}, None
+    facts = (envelope.get("payload") or {}).get("facts") or {}
+    source = DataSource(
+        dataset="raw",
+        key=info.key,
+        version_id=info.version_id,
+        computed_at=_text(envelope.get("fetched_at")),
+    )
+    return (dict(facts) if isinstance(facts, Mapping) else {}), source
+
+
+def load_report_data(
+    lake: Any,
+    symbol: str,
+    date: str | None = None,
+    *,
+    display: str | None = None,
+    chart_sessions: int = CHART_SESSIONS,
+) -> ReportData:
+    """Read the precomputed report inputs of (symbol, date) from the lake.
+
+    Parameters
+    ----------
+    lake: a `lake.api.Lake` (read_partition, read_dataset, partitions, latest_raw, get_raw, store).
+    symbol: the Yahoo symbol as stored in the lake (``D05.SI``).
+    date: trading date ``YYYY-MM-DD``; None means the latest date that has indicators.
+    display: the symbol shown to the user (``DBS19``); defaults to `symbol`.
+    chart_sessions: how many sessions of indicator history (ending at `date`) the chart gets.
+
+    Returns
+    -------
+    ReportData. Raises ReportDataNotFound when the indicators or percentiles of the date are missing;
+    missing features or facts only leave those parts out.
+
+    Examples
+    --------
+    >>> data = load_report_data(Lake.open("./lake"), "D05.SI", display="DBS19")   # doctest: +SKIP
+    """
+    symbol = layout.validate_ticker(symbol)
+    date = layout.validate_date(date) if date is not None else latest_date(lake, symbol)
+
+    indicators, source_ind = _read_row(lake, "indicators", symbol, date)
+    percentiles, source_pct = _read_row(lake, "percentiles", symbol, date)
+    sources = [source_ind, source_pct]
+    features: dict[str, Any] = {}
+    try:
+        features, source_feat = _read_row(lake, "features", symbol, date)
+        sources.append(source_feat)
+    except ReportDataNotFound as exc:
+        log.warning("report: %s; the report goes on without features", exc)
+    facts, source_raw = _read_facts(lake, symbol, date)
+    if source_raw is not None:
+        sources.append(source_raw)
+
+    start = (dt.date.fromisoformat(date) - dt.timedelta(days=int(chart_sessions * 1.6) + 10)).isoformat()
+    history = lake.read_dataset("indicators", [symbol], start, date)
+    if history is not None and not history.empty:
+        history = history.sort_values("date").tail(chart_sessions).reset_index(drop=True)
+
+    return ReportData(
+        symbol=symbol,
+        date=date,
+        display=display or symbol,
+        indicators=row_values(indicators),
+        percentiles=row_values(percentiles),
+        features=row_values(features),
+        facts=facts,
+        history=history,
+        sources=sources,
+    )

@@ -1,0 +1,234 @@
+"""The report service: ticker text in, report out, through the hybrid cache; used by the CLI and the bot.
+
+    resolve "DBS19" -> D05.SI  ->  cache (L1 -> L2)  ->  on a miss: lake -> ReportData -> narratives (th, en)
+    -> chart -> write-through  ->  PDF reports/<T>/<D>.pdf (head first, generated once) -> presigned URL
+
+On a miss both languages are built at once, so the report.json of a (ticker, date) serves either language
+and the PDF (one per ticker and date, as the storage layout has it) holds the Thai part then the English part.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from lake import layout
+from lake.config import Settings
+from lake.exceptions import InvalidArgumentValue, ObjectNotFound
+from pipelines.exceptions import UnknownTicker
+from report_app.cache import CacheEntry, ReportCache
+from report_app.chart import ChartDataMissing, render_chart, to_base64
+from report_app.document import ReportDocument, build_document
+from report_app.narrative import LANGS, openai_client_from_env
+from report_app.report import latest_date, load_report_data
+
+log = logging.getLogger(__name__)
+
+__all__ = ["ReportResult", "ReportService", "UnknownTicker"]
+
+
+@dataclass
+class ReportResult:
+    """One answered report request."""
+
+    symbol: str
+    display: str
+    date: str
+    lang: str
+    text: str
+    cache: str  # "l1" | "l2" | "miss"
+    document: ReportDocument
+    chart_b64: str | None = None
+    pdf_key: str | None = None
+    pdf_url: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The `tickerlake report --json` object."""
+        body: dict[str, Any] = {
+            "ticker": self.display,
+            "date": self.date,
+            "cache": self.cache,
+            "text": self.text,
+        }
+        if self.symbol != self.display:
+            body["symbol"] = self.symbol
+        if self.pdf_url:
+            body["pdf_url"] = self.pdf_url
+        return body
+
+
+class ReportService:
+    """Reports from precomputed lake data through the cache.
+
+    Parameters
+    ----------
+    lake: a `lake.api.Lake`.
+    cache: the `ReportCache`.
+    pdf_store: the ObjectStore for ``reports/<T>/<D>.pdf`` (PDF_BUCKET_NAME's, else the lake's); None: no PDF.
+    url_expiration_hours: PDF_URL_EXPIRATION_HOURS.
+    llm_client: an OpenAI-compatible client for the LLM narrative, or None for the rules.
+    universe: a `pipelines.sources.universe.Universe` (default: the bundled one).
+    """
+
+    def __init__(
+        self,
+        lake: Any,
+        cache: ReportCache,
+        pdf_store: Any | None = None,
+        *,
+        url_expiration_hours: float = 24.0,
+        llm_client: Any | None = None,
+        universe: Any | None = None,
+    ) -> None:
+        self.lake = lake
+        self.cache = cache
+        self.pdf_store = pdf_store
+        self.url_expiration_seconds = max(1, min(int(url_expiration_hours * 3600), 7 * 24 * 3600))
+        self.llm_client = llm_client
+        self._universe = universe
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings | None = None, *, lake: Any | None = None, llm_client: Any | None = None
+    ) -> ReportService:
+        """Wire the service from the environment (TICKERLAKE_LAKE_URI, CACHE_*, PDF_*, OPENAI_API_KEY)."""
+        settings = settings or Settings.from_env()
+        if lake is None:
+            from lake.api import Lake
+
+            lake = Lake.open(settings.lake_uri)
+        store = lake.store
+        if settings.pdf_bucket_name:
+            from lake.store import open_store
+
+            store = open_store(f"s3://{settings.pdf_bucket_name}")
+        cache = ReportCache.create(
+            settings.cache_backend,
+            sqlite_path=settings.cache_sqlite_path,
+            store=store,
+            ttl_hours=settings.cache_ttl_hours,
+        )
+        return cls(
+            lake,
+            cache,
+            store,
+            url_expiration_hours=settings.pdf_url_expiration_hours,
+            llm_client=llm_client if llm_client is not None else openai_client_from_env(),
+        )
+
+    # ------------------------------------------------------------------------------------------ resolve
+
+    @property
+    def universe(self) -> Any:
+        if self._universe is None:
+            from pipelines.sources.universe import load_universe
+
+            self._universe = load_universe()
+        return self._universe
+
+    def resolve(self, text: str) -> tuple[str, str]:
+        """(Yahoo symbol, symbol to show) for a DR or Yahoo symbol; UnknownTicker with a suggestion otherwise.
+
+        A well-formed Yahoo symbol outside the universe is accepted when the lake has indicators for it.
+        """
+        resolution = self.universe.resolve(text)
+        if resolution.found:
+            return resolution.symbol, resolution.dr or resolution.symbol
+        candidate = text.strip().upper()
+        try:
+            layout.validate_ticker(candidate)
+            if self.lake.partitions("indicators", candidate):
+                return candidate, candidate
+        except InvalidArgumentValue:
+            pass
+        raise UnknownTicker(candidate, resolution.suggestion)
+
+    # ------------------------------------------------------------------------------------------ report
+
+    def report(
+        self, text: str, date: str | None = None, lang: str = "th", *, with_pdf: bool = True
+    ) -> ReportResult:
+        """The report of a ticker (DR or Yahoo symbol) on `date` (default: the latest with data) in `lang`.
+
+        Raises UnknownTicker, InvalidDate, ReportDataNotFound (no precomputed data for it).
+        """
+        if lang not in LANGS:
+            raise InvalidArgumentValue(f"language {lang!r} is not valid: expected one of {', '.join(LANGS)}")
+        symbol, display = self.resolve(text)
+        date = layout.validate_date(date) if date else latest_date(self.lake, symbol)
+
+        lookup = self.cache.get(symbol, date)
+        entry = lookup.entry
+        if entry is None:
+            entry = self.generate(symbol, date, display)
+            self.cache.put(symbol, date, entry)
+        document = entry.document
+        result = ReportResult(
+            symbol=symbol,
+            display=document.display,
+            date=date,
+            lang=lang,
+            text=document.text(lang),
+            cache=lookup.tier,
+            document=document,
+            chart_b64=entry.chart_b64,
+        )
+        if with_pdf and self.pdf_store is not None:
+            result.pdf_key, result.pdf_url = self.ensure_pdf(symbol, date, entry)
+        return result
+
+    def generate(self, symbol: str, date: str, display: str) -> CacheEntry:
+        """Build the report of (symbol, date) from the lake: both languages and the chart."""
+        data = load_report_data(self.lake, symbol, date, display=display)
+        document = build_document(data, client=self.llm_client)
+        try:
+            chart_b64 = to_base64(render_chart(data.history, f"{data.display} ({symbol})"))
+        except ChartDataMissing as exc:
+            log.warning("report chart skipped: %s", exc)
+            chart_b64 = None
+        log.info(
+            "report generated ticker=%s date=%s narrative=%s", symbol, date, document.narrative("th").source
+        )
+        return CacheEntry(document, chart_b64)
+
+    # ------------------------------------------------------------------------------------------ PDF
+
+    def ensure_pdf(self, symbol: str, date: str, entry: CacheEntry) -> tuple[str, str | None]:
+        """(key, presigned URL) of ``reports/<T>/<D>.pdf``, generating and uploading it only if absent.
+
+        Never raises for a store problem: the URL is None and a warning is logged (the text still goes out).
+        """
+        from report_app.pdf import render_pdf  # reportlab is only loaded when a PDF is needed
+
+        key = layout.report_pdf_key(symbol, date)
+        assert self.pdf_store is not None
+        try:
+            try:
+                self.pdf_store.head(key)
+                log.info("pdf hit key=%s", key)
+            except ObjectNotFound:
+                pdf = render_pdf(entry.document, entry.chart_png)
+                self.pdf_store.put(
+                    key,
+                    pdf,
+                    metadata={"generated-at": entry.document.generated_at},
+                    content_type="application/pdf",
+                )
+                log.info("pdf write key=%s bytes=%d", key, len(pdf))
+            return key, self.pdf_store.presigned_url(key, self.url_expiration_seconds)
+        except Exception as exc:  # the PDF is a bonus: the text answer must still go out
+            log.warning("pdf unavailable key=%s error=%s: %s", key, type(exc).__name__, exc)
+            return key, None
+
+    def pdf_bytes(self, result: ReportResult) -> bytes:
+        """The PDF of a result: the stored one when there is one, else rendered now."""
+        from report_app.pdf import render_pdf
+
+        if self.pdf_store is not None and result.pdf_key:
+            try:
+                return self.pdf_store.get(result.pdf_key).data
+            except Exception as exc:
+                log.warning("pdf read failed key=%s error=%s; rendering it", result.pdf_key, exc)
+        chart = CacheEntry(result.document, result.chart_b64).chart_png
+        return render_pdf(result.document, chart)

@@ -1,0 +1,132 @@
+"""`tickerlake init` and `tickerlake lineage`, through typer's CliRunner and the real entry point."""
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import typer
+from typer.testing import CliRunner
+
+from lake.api import Lake, Lineage
+from lake.store import LocalStore
+from tickerlake_cli import lake_cmds
+
+REPO = Path(__file__).resolve().parents[1]
+SCHEMA = pa.schema([("close", pa.float64())])
+T, D = "D05.SI", "2025-01-02"
+RAW = f"raw/yfinance/ticker={T}/date={D}/20250102T100000000000Z.json"
+
+
+def _app() -> typer.Typer:
+    app = typer.Typer()
+    lake_cmds.register(app)
+    return app
+
+
+def _invoke(*args: str):
+    return CliRunner().invoke(_app(), list(args))
+
+
+def _two_versions(root: Path) -> list[str]:
+    lake = Lake(LocalStore(root))
+    at = dt.datetime(2025, 1, 2, 10, tzinfo=dt.UTC)
+    ids = []
+    for n in (1, 2):
+        lineage = Lineage(RAW, f"raw-v{n}", str(n), at + dt.timedelta(hours=n), f"run-{n}", "prices")
+        ids.append(
+            lake.write_partition("prices", T, D, pd.DataFrame({"close": [float(n)]}), lineage, schema=SCHEMA)
+        )
+    return [r.version_id for r in reversed(ids)]
+
+
+def test_init_creates_the_local_lake_and_is_idempotent(tmp_path):
+    first = _invoke("init", "--lake", str(tmp_path / "lake"))
+    assert first.exit_code == 0, first.output
+    assert "created lake folder" in first.stdout and (tmp_path / "lake" / ".tickerlake").is_dir()
+    again = _invoke("init", "--lake", str(tmp_path / "lake"))
+    assert again.exit_code == 0 and "created" not in again.stdout and "exists" in again.stdout
+
+
+def test_init_defaults_to_the_configured_lake(tmp_path, monkeypatch):
+    monkeypatch.setenv("TICKERLAKE_LAKE_URI", str(tmp_path / "configured"))
+    assert _invoke("init").exit_code == 0
+    assert (tmp_path / "configured" / ".tickerlake").is_dir()
+
+
+def test_init_configures_an_s3_bucket_and_is_idempotent(s3_bucket):
+    first = _invoke("init", "--lake", f"s3://{s3_bucket}/lake")
+    assert first.exit_code == 0, first.output
+    assert f"created bucket {s3_bucket}" in first.stdout and "enabled versioning" in first.stdout
+    again = _invoke("init", "--lake", f"s3://{s3_bucket}/lake")
+    assert again.exit_code == 0
+    assert "versioning already enabled" in again.stdout and "lifecycle rules already set" in again.stdout
+
+
+def test_lineage_json_lists_every_version_newest_first(tmp_path):
+    ids = _two_versions(tmp_path / "lake")
+    result = _invoke("lineage", "prices", T, D, "--lake", str(tmp_path / "lake"), "--json")
+    assert result.exit_code == 0, result.output
+    versions = json.loads(result.stdout)
+    assert [v["version_id"] for v in versions] == ids
+    assert [v["is_latest"] for v in versions] == [True, False]
+    assert versions[1] | {} == versions[1] and {
+        k: versions[1][k]
+        for k in ("computation_version", "source_raw_key", "source_raw_version", "computed_at")
+    } == {
+        "computation_version": "1",
+        "source_raw_key": RAW,
+        "source_raw_version": "raw-v1",
+        "computed_at": "2025-01-02T11:00:00.000000+00:00",
+    }
+
+
+def test_lineage_table_shows_ids_and_sources(tmp_path):
+    ids = _two_versions(tmp_path / "lake")
+    result = CliRunner().invoke(
+        _app(), ["lineage", "prices", T, D, "--lake", str(tmp_path / "lake")], env={"COLUMNS": "300"}
+    )
+    assert result.exit_code == 0, result.output
+    assert all(version_id in result.stdout for version_id in ids)
+    assert "raw-v1" in result.stdout and "raw-v2" in result.stdout
+
+
+def test_lineage_of_a_missing_partition(tmp_path):
+    assert json.loads(_invoke("lineage", "prices", T, D, "--lake", str(tmp_path), "--json").stdout) == []
+    result = _invoke("lineage", "prices", T, D, "--lake", str(tmp_path))
+    assert result.exit_code == 1 and "no versions" in result.stderr
+
+
+def test_bad_ticker_is_one_line_on_stderr_exit_2_without_traceback(tmp_path):
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tickerlake_cli.main",
+            "lineage",
+            "prices",
+            "../x",
+            D,
+            "--lake",
+            str(tmp_path),
+        ],
+        cwd=REPO,
+        env=os.environ.copy(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()]
+    assert "'../x'" in result.stderr and "Traceback" not in result.stderr
+    assert result.stdout == ""
+
+
+def test_bad_date_and_dataset_are_user_errors(tmp_path):
+    for args, shown in ((["prices", T, "2025-13-40"], "2025-13-40"), (["bogus", T, D], "bogus")):
+        result = _invoke("lineage", *args, "--lake", str(tmp_path))
+        assert result.exit_code == 2 and shown in result.stderr

@@ -1,0 +1,192 @@
+"""The Yahoo source, fed recorded-shape payloads through a fake ``yfinance.Ticker`` (no network)."""
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import schemas
+from pipelines.exceptions import PayloadError, SourceError
+from pipelines.parsing import parse_envelope
+from pipelines.sources import YahooSource, envelope_bytes, get_source
+
+FIXTURES = Path(__file__).parent / "fixtures" / "yahoo"
+FETCHED_AT = dt.datetime(2025, 6, 14, 2, 0, tzinfo=dt.UTC)
+
+
+class FakeTicker:
+    """Behaves like ``yfinance.Ticker`` for ``history`` (start inclusive, end exclusive) and ``info``."""
+
+    def __init__(self, symbol, *, history=None, info=None, history_error=None, info_error=None):
+        self.symbol = symbol
+        self._history = history
+        self._info = info or {}
+        self._history_error = history_error
+        self._info_error = info_error
+        self.calls = []
+
+    @classmethod
+    def recorded(cls, symbol, **kwargs):
+        info = json.loads((FIXTURES / f"{symbol}.info.json").read_text())
+        frame = pd.read_csv(FIXTURES / f"{symbol}.history.csv")
+        index = pd.to_datetime(frame.pop("Date"), utc=True).dt.tz_convert(info["exchangeTimezoneName"])
+        frame.index = pd.DatetimeIndex(index, name="Date")
+        return cls(symbol, history=frame, info=info, **kwargs)
+
+    def history(self, **kwargs):
+        self.calls.append(kwargs)
+        if self._history_error:
+            raise self._history_error
+        frame = self._history
+        tz = frame.index.tz
+        start = pd.Timestamp(kwargs["start"], tz=tz)
+        end = pd.Timestamp(kwargs["end"], tz=tz)
+        return frame[(frame.index >= start) & (frame.index < end)]
+
+    @property
+    def info(self):
+        if self._info_error:
+            raise self._info_error
+        return self._info
+
+
+def source_for(*tickers):
+    by_symbol = {t.symbol: t for t in tickers}
+    made = []
+
+    def factory(symbol):
+        made.append(symbol)
+        return by_symbol[symbol]
+
+    source = YahooSource(ticker_factory=factory, clock=lambda: FETCHED_AT)
+    source.made = made
+    return source
+
+
+def test_fetch_makes_one_history_request_for_the_range():
+    ticker = FakeTicker.recorded("D05.SI")
+    source = source_for(ticker)
+    source.fetch("D05.SI", dt.date(2025, 6, 3), dt.date(2025, 6, 10))
+    assert len(ticker.calls) == 1
+    call = ticker.calls[0]
+    assert (call["start"], call["end"]) == ("2025-06-03", "2025-06-11")  # yfinance's end is exclusive
+    assert (call["interval"], call["auto_adjust"], call["actions"]) == ("1d", False, True)
+
+
+def test_fetch_returns_one_envelope_per_trading_day_with_that_days_row():
+    source = source_for(FakeTicker.recorded("D05.SI"))
+    envelopes = source.fetch("D05.SI", dt.date(2025, 6, 3), dt.date(2025, 6, 10))
+    assert [e["as_of"] for e in envelopes] == ["2025-06-03", "2025-06-04", "2025-06-05", "2025-06-06",
+                                               "2025-06-09", "2025-06-10"]  # fmt: skip
+    first = envelopes[0]
+    assert first["source"] == "yfinance"
+    assert first["fetched_at"] == "2025-06-14T02:00:00.000000Z"
+    assert first["request"] == {"start": "2025-06-03", "end": "2025-06-10", "interval": "1d",
+                                "auto_adjust": False, "actions": True}  # fmt: skip
+    assert first["payload"]["history"] == [
+        {"date": "2025-06-03", "open": 45.60, "high": 46.08, "low": 45.52, "close": 45.98, "adj_close": 44.739,
+         "volume": 2876100, "dividends": 0.0, "splits": 0.0}
+    ]  # fmt: skip
+
+
+def test_bar_dates_are_exchange_local_not_shifted_to_utc():
+    # Midnight in Singapore is 16:00 UTC the day before: the trading date must stay the local one.
+    envelopes = source_for(FakeTicker.recorded("D05.SI")).fetch("D05.SI", "2025-06-02", "2025-06-02")
+    assert [e["as_of"] for e in envelopes] == ["2025-06-02"]
+
+
+def test_dr_symbol_is_fetched_as_its_yahoo_symbol():
+    source = source_for(FakeTicker.recorded("D05.SI"))
+    envelope = source.fetch(" dbs19 ", "2025-06-02", "2025-06-02")[0]
+    assert source.made == ["D05.SI"]
+    assert (envelope["ticker"], envelope["symbol"]) == ("DBS19", "D05.SI")
+
+
+def test_facts_are_mapped_from_info():
+    facts = source_for(FakeTicker.recorded("D05.SI")).fetch("D05.SI", "2025-06-02", "2025-06-02")[0][
+        "payload"
+    ]["facts"]
+    assert facts["name"] == "DBS Group Holdings Ltd"
+    assert facts["currency"] == "SGD"
+    assert facts["exchange"] == "SES"
+    assert facts["market_cap"] == 129473691648
+    assert facts["pe_ratio"] == 11.67
+    assert facts["eps"] == 3.91
+    assert facts["sector"] == "Financial Services"
+    assert (facts["fifty_two_week_high"], facts["fifty_two_week_low"]) == (47.68, 34.58)
+    assert facts["timezone"] == "Asia/Singapore"
+
+
+def test_dividends_and_splits_are_carried():
+    envelopes = source_for(FakeTicker.recorded("NVDA")).fetch("NVDA", "2024-06-10", "2024-06-11")
+    rows = [e["payload"]["history"][0] for e in envelopes]
+    assert [(r["date"], r["splits"], r["dividends"]) for r in rows] == [
+        ("2024-06-10", 10.0, 0.0),
+        ("2024-06-11", 0.0, 0.01),
+    ]
+
+
+def test_recorded_envelopes_parse_and_validate_as_prices():
+    envelopes = source_for(FakeTicker.recorded("NVDA")).fetch("NVDA19", "2024-06-01", "2024-06-30")
+    frames = [parse_envelope(envelope_bytes(e), expected_symbol="NVDA") for e in envelopes]
+    prices = pd.concat(frames, ignore_index=True)
+    assert len(prices) == 6
+    lineage = {"source_raw_key": "raw/k", "source_raw_version": "v", "computation_version": "1.0.0",
+               "computed_at": pd.Timestamp(FETCHED_AT), "run_id": "r"}  # fmt: skip
+    schemas.validate("prices", prices.assign(**lineage))
+
+
+def test_missing_value_is_stored_as_null_and_refused_by_parsing():
+    envelopes = source_for(FakeTicker.recorded("C6L.SI")).fetch("C6L.SI", "2025-03-03", "2025-03-05")
+    bad = envelopes[1]
+    assert bad["payload"]["history"][0]["open"] is None
+    raw = envelope_bytes(bad)  # strict JSON: no NaN literal
+    with pytest.raises(
+        PayloadError, match=r"^payload\.history\[0\]\.open: must not be null \(value: None\)$"
+    ):
+        parse_envelope(raw)
+    assert len(parse_envelope(envelope_bytes(envelopes[2]))) == 1
+
+
+def test_network_failure_is_a_transient_source_error_naming_symbol_and_range():
+    ticker = FakeTicker("D05.SI", history_error=ConnectionError("connection reset by peer"))
+    with pytest.raises(SourceError) as caught:
+        source_for(ticker).fetch("D05.SI", "2025-06-02", "2025-06-06")
+    assert str(caught.value) == (
+        "Yahoo history request failed for D05.SI from 2025-06-02 to 2025-06-06: "
+        "ConnectionError: connection reset by peer"
+    )
+    assert caught.value.transient
+    assert (caught.value.symbol, caught.value.start, caught.value.end) == (
+        "D05.SI",
+        dt.date(2025, 6, 2),
+        dt.date(2025, 6, 6),
+    )
+
+
+def test_no_bars_for_trading_days_is_a_permanent_source_error():
+    ticker = FakeTicker.recorded("D05.SI")
+    with pytest.raises(
+        SourceError, match=r"no daily bars for D05\.SI from 2025-07-01 to 2025-07-04"
+    ) as caught:
+        source_for(ticker).fetch("D05.SI", "2025-07-01", "2025-07-04")
+    assert not caught.value.transient
+
+
+def test_range_without_trading_days_returns_nothing():
+    assert source_for(FakeTicker.recorded("D05.SI")).fetch("D05.SI", "2025-06-07", "2025-06-08") == []
+
+
+def test_failed_info_keeps_the_bars_and_says_why():
+    ticker = FakeTicker.recorded("D05.SI", info_error=RuntimeError("401 Unauthorized: Invalid Crumb"))
+    envelope = source_for(ticker).fetch("D05.SI", "2025-06-02", "2025-06-02")[0]
+    assert envelope["payload"]["facts"]["name"] is None
+    assert envelope["payload"]["facts_error"] == "RuntimeError: 401 Unauthorized: Invalid Crumb"
+    assert len(parse_envelope(envelope)) == 1
+
+
+def test_get_source_knows_yahoo_by_both_names():
+    assert isinstance(get_source("yahoo"), YahooSource)
+    assert isinstance(get_source("yfinance"), YahooSource)

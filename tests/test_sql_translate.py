@@ -1,0 +1,191 @@
+"""Athena -> DuckDB translation: what is rewritten, what is refused (by name), and the Athena path."""
+
+import boto3
+import pytest
+from typer.testing import CliRunner
+
+from glue.athena import AthenaQueryFailed, run_athena
+from glue.local_sql import PartitionFilter, partition_filter
+from glue.translate import QueryRefused, joda_to_strftime, parse_query, to_duckdb
+from tickerlake_cli.main import app
+
+SCHEMA = {
+    "prices": {
+        "close": "DOUBLE",
+        "volume": "BIGINT",
+        "computed_at": "TIMESTAMP",
+        "ticker": "VARCHAR",
+        "date": "VARCHAR",
+    },
+}
+
+
+def duck(sql: str, *params: str) -> str:
+    return to_duckdb(parse_query(sql, params), SCHEMA, "tickerlake")
+
+
+@pytest.mark.parametrize(
+    ("athena", "duckdb"),
+    [
+        ("SELECT 7 / 2 AS x", "SELECT 7 // 2 AS x"),
+        ("SELECT volume / 2 AS x FROM prices", "SELECT prices.volume // 2 AS x FROM prices AS prices"),
+        ("SELECT close / 2 AS x FROM prices", "SELECT prices.close / 2 AS x FROM prices AS prices"),
+        (
+            "SELECT CAST(volume AS DOUBLE) / 2 AS x FROM prices",
+            "SELECT CAST(prices.volume AS DOUBLE) / 2 AS x FROM prices AS prices",
+        ),
+        (
+            "SELECT approx_percentile(close, 0.5) AS x FROM prices",
+            "SELECT QUANTILE_DISC(prices.close, 0.5) AS x FROM prices AS prices",
+        ),
+        (
+            "SELECT approx_distinct(ticker) AS x FROM prices",
+            "SELECT COUNT(DISTINCT prices.ticker) AS x FROM prices AS prices",
+        ),
+        (
+            "SELECT date_diff('month', DATE '2024-01-31', DATE '2024-02-29') AS x",
+            "SELECT DATE_SUB('month', CAST('2024-01-31' AS DATE), CAST('2024-02-29' AS DATE)) AS x",
+        ),
+        (
+            "SELECT date_add('day', 1, DATE '2024-01-31') AS x",
+            "SELECT CAST(CAST('2024-01-31' AS DATE) + INTERVAL 1 DAY AS DATE) AS x",
+        ),
+        (
+            "SELECT date_trunc('week', DATE '2024-01-31') AS x",
+            "SELECT CAST(DATE_TRUNC('WEEK', CAST('2024-01-31' AS DATE)) AS DATE) AS x",
+        ),
+        (
+            "SELECT format_datetime(computed_at, 'dd/MM/yyyy HH:mm:ss') AS x FROM prices",
+            "SELECT STRFTIME(prices.computed_at, '%d/%m/%Y %H:%M:%S') AS x FROM prices AS prices",
+        ),
+        ("SELECT * FROM tickerlake.prices WHERE ticker = ?", None),
+    ],
+)
+def test_translations(athena, duckdb):
+    got = duck(athena, "'A'") if "?" in athena else duck(athena)
+    if duckdb is not None:
+        assert got == duckdb
+    else:
+        assert "FROM prices AS prices WHERE prices.ticker = 'A'" in got
+
+
+def test_regexp_extract_without_a_match_is_null_like_athena():
+    assert duck("SELECT regexp_extract(ticker, 'X(.)', 1) AS x FROM prices") == (
+        "SELECT CASE WHEN REGEXP_MATCHES(prices.ticker, 'X(.)') THEN REGEXP_EXTRACT(prices.ticker, 'X(.)', 1) END AS x "
+        "FROM prices AS prices"
+    )
+
+
+@pytest.mark.parametrize(
+    ("sql", "named"),
+    [
+        ("SELECT 1.0 / 3", "DECIMAL division"),
+        ('SELECT "$path" FROM prices', '"$path"'),
+        ("SELECT typeof(close) FROM prices", "typeof()"),
+        ("SELECT checksum(close) FROM prices", "checksum()"),
+        ("SELECT parse_datetime(date, 'yyyy-MM-dd') FROM prices", "parse_datetime()"),
+        ("SELECT approx_percentile(close, volume, 0.5) FROM prices", "with a weight"),
+        ("SELECT format_datetime(computed_at, 'yyyy QQ') FROM prices", "'QQ'"),
+        ("SELECT format_datetime(computed_at, date) FROM prices", "constant pattern"),
+        ("SELECT foo_bar(close) FROM prices", "function foo_bar() is not supported"),
+        ("SELECT * FROM other", "table other does not exist"),
+        ("SELECT * FROM elsewhere.prices", "does not exist"),
+        ("SELECT ?", "1 '?' parameter(s) but 0"),
+        ("WITH prices AS (SELECT * FROM prices) SELECT * FROM prices", "shadows the table prices"),
+    ],
+)
+def test_refusals_name_the_construct(sql, named):
+    with pytest.raises(QueryRefused) as caught:
+        duck(sql)
+    assert named in str(caught.value)
+
+
+def test_a_division_of_unknown_type_is_refused():
+    with pytest.raises(QueryRefused, match="cannot tell whether"):
+        duck("SELECT t.x / 2 FROM prices CROSS JOIN UNNEST(split(ticker, '.')) AS t(x)")
+
+
+@pytest.mark.parametrize("value", ["1; DROP TABLE prices", "close", "(SELECT 1)", "'a' || 'b'"])
+def test_parameters_must_be_literals(value):
+    with pytest.raises(QueryRefused, match="not a SQL literal"):
+        parse_query("SELECT * FROM prices WHERE ticker = ?", [value])
+
+
+def test_comments_never_reach_duckdb():
+    assert "/*" not in duck("SELECT /* */ 1 AS x -- trailing\n")
+
+
+def test_joda_translation_table():
+    assert joda_to_strftime("yyyy-MM-dd'T'HH:mm:ss.SSS") == "%Y-%m-%dT%H:%M:%S.%g"
+    assert joda_to_strftime("EEE, d MMM yy 'at' h a") == "%a, %-d %b %y at %-I %p"
+    assert joda_to_strftime("100%") == "100%%"
+
+
+def _filter(where: str, alias="p", only=True) -> PartitionFilter:
+    tree = parse_query(f"SELECT 1 FROM prices AS p WHERE {where}")
+    return partition_filter(tree.args["where"].this, alias, only)
+
+
+def test_partition_filters():
+    f = _filter("p.ticker = 'A' AND date BETWEEN '2024-01-01' AND '2024-01-31' AND close > 1")
+    assert f.tickers == {"A"} and f.low == ("2024-01-01", True) and f.high == ("2024-01-31", True)
+    assert (
+        f.matches("A", "2024-01-31") and not f.matches("A", "2024-02-01") and not f.matches("B", "2024-01-02")
+    )
+    assert _filter("ticker IN ('A', 'B') AND ticker = 'B'").tickers == {"B"}
+    assert _filter("date = DATE '2024-01-02'").dates == {"2024-01-02"}
+    assert _filter("'2024-01-05' > date").high == ("2024-01-05", False)
+    assert _filter("ticker = 'A' OR ticker = 'B'") == PartitionFilter()
+    assert _filter("date >= '2024-1-5'") == PartitionFilter()  # not ISO: string order differs, no pruning
+    assert _filter("x.ticker = 'A'") == PartitionFilter()  # another table's column
+    assert _filter("ticker = 'A'", only=False) == PartitionFilter()  # unqualified in a join: ambiguous
+
+
+# --- Athena: only as far as the moto server can go (it runs no SQL) -------------------------------------
+
+
+@pytest.fixture
+def athena_session(moto_server, s3_bucket):
+    session = boto3.Session()
+    session.client("s3").create_bucket(Bucket=s3_bucket)
+    session.client("athena").create_work_group(
+        Name="tickerlake",
+        Configuration={
+            "ResultConfiguration": {"OutputLocation": f"s3://{s3_bucket}/athena-results/"},
+            "EnforceWorkGroupConfiguration": True,
+        },
+    )
+    yield session
+    session.client("athena").delete_work_group(WorkGroup="tickerlake", RecursiveDeleteOption=True)
+
+
+@pytest.mark.s3
+def test_athena_query_is_started_with_server_side_parameters_workgroup_and_database(athena_session):
+    started: list[dict] = []
+    athena_session.events.register(
+        "before-parameter-build.athena.StartQueryExecution", lambda params, **kw: started.append(dict(params))
+    )
+    sql = "SELECT close FROM prices WHERE ticker = ? AND date = ?"
+    with pytest.raises(AthenaQueryFailed):  # moto has no result file to read back
+        run_athena(sql, params=["'AAA'", "'2024-01-02'"], database="tickerlake", boto3_session=athena_session)
+    assert len(started) == 1
+    call = started[0]
+    assert call["QueryString"] == sql  # sent as written: Athena is the reference dialect
+    assert call["ExecutionParameters"] == ["'AAA'", "'2024-01-02'"]
+    assert call["WorkGroup"] == "tickerlake"
+    assert call["QueryExecutionContext"]["Database"] == "tickerlake"
+
+
+@pytest.mark.s3
+def test_athena_refuses_before_sending_anything(athena_session):
+    started: list[dict] = []
+    athena_session.events.register("before-call.athena.StartQueryExecution", lambda **kw: started.append(kw))
+    with pytest.raises(QueryRefused):
+        run_athena("DROP TABLE prices", boto3_session=athena_session)
+    assert started == []
+
+
+def test_cli_athena_refusal_is_one_line_exit_2():
+    result = CliRunner().invoke(app, ["sql", "SELECT 1; DROP TABLE prices", "--athena"])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: expected exactly one statement")
