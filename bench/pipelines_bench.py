@@ -40,7 +40,7 @@ def main() -> None:
     sum(len(source.fetch(s, "2024-07-01", "2026-06-30")) for s in universe.symbols)
     warm_s = time.perf_counter() - start
     print(f"sample fetch {len(universe)} tickers x 2 years ({cold} envelopes)")
-    print(f"  cold (builds 5 exchange calendars)      {cold_s:8.3f} s")
+    print(f"  cold (5 exchange calendars, first use)  {cold_s:8.3f} s")
     print(f"  warm                                    {warm_s:8.3f} s")
 
     envelopes = source.fetch("NVDA", "2016-07-01", "2026-06-30")

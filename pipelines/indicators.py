@@ -177,7 +177,7 @@ def compute_indicators(prices: pd.DataFrame) -> pd.DataFrame:
     --------
     >>> from pipelines.sources import SampleSource
     >>> prices = SampleSource().history("NVDA", "2024-01-01", "2024-12-31")
-    >>> compute_indicators(prices)["sma_200"].notna().sum() == len(prices) - 199
+    >>> int(compute_indicators(prices)["sma_200"].notna().sum()) == len(prices) - 199
     True
     """
     require(prices, ("open", "high", "low", "close", "volume"), what="prices")

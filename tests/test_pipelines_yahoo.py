@@ -179,6 +179,27 @@ def test_range_without_trading_days_returns_nothing():
     assert source_for(FakeTicker.recorded("D05.SI")).fetch("D05.SI", "2025-06-07", "2025-06-08") == []
 
 
+class YFPricesMissingError(Exception):
+    """Named like yfinance's error for a range without bars."""
+
+
+def test_yfinance_no_price_error_on_a_holiday_range_returns_nothing():
+    ticker = FakeTicker("NVDA", history_error=YFPricesMissingError("possibly delisted; no price data found"))
+    assert source_for(ticker).fetch("NVDA", "2025-12-25", "2025-12-25") == []
+
+
+def test_yfinance_no_price_error_on_trading_days_is_a_permanent_source_error():
+    ticker = FakeTicker("NVDA", history_error=YFPricesMissingError("possibly delisted; no price data found"))
+    with pytest.raises(SourceError, match=r"failed for NVDA from 2025-12-22 to 2025-12-24") as caught:
+        source_for(ticker).fetch("NVDA", "2025-12-22", "2025-12-24")
+    assert not caught.value.transient
+
+
+def test_volume_is_stored_as_a_whole_number():
+    row = source_for(FakeTicker.recorded("C6L.SI")).fetch("C6L.SI", "2025-03-03", "2025-03-03")[0]
+    assert type(row["payload"]["history"][0]["volume"]) is int
+
+
 def test_failed_info_keeps_the_bars_and_says_why():
     ticker = FakeTicker.recorded("D05.SI", info_error=RuntimeError("401 Unauthorized: Invalid Crumb"))
     envelope = source_for(ticker).fetch("D05.SI", "2025-06-02", "2025-06-02")[0]

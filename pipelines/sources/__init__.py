@@ -41,10 +41,7 @@ SOURCE_NAMES: tuple[str, ...] = ("sample", "yahoo")
 
 def get_source(name: str, **options: Any) -> Source:
     """A source by name (``sample``, ``yahoo``/``yfinance``); ``options`` go to its constructor."""
-    try:
-        cls = _SOURCES[name.strip().lower()] if isinstance(name, str) else None
-    except KeyError:
-        cls = None
+    cls = _SOURCES.get(name.strip().lower()) if isinstance(name, str) else None
     if cls is None:
         raise ValueError(f"source {name!r} is not known: expected one of {', '.join(SOURCE_NAMES)}")
     return cls(**options)

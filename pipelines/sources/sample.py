@@ -143,7 +143,7 @@ def _series(symbol: str, listing: Listing | None) -> _Series:
 
     quote_type = listing.quote_type if listing else "EQUITY"
     pays = p[6] < 0.6
-    per_year = _DIVIDENDS_PER_YEAR.get(exchange.code, 2) if exchange.currency != "USD" else 4
+    per_year = _DIVIDENDS_PER_YEAR.get(exchange.code, 2)
     dividend_yield = 0.01 + 0.04 * p[7] if pays else 0.0
     period = 261 // per_year
     ex_dates = pays & ((steps - int(p[8] * period)) % period == 0) & (steps > 0)

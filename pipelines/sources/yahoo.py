@@ -58,6 +58,7 @@ _TEXT_FACTS = {
     "timezone",
 }
 _TRANSIENT_NAMES = ("RateLimit", "Timeout", "Connection", "HTTPError", "SSLError", "ChunkedEncoding")
+_NO_DATA_NAMES = ("PricesMissing", "TickerMissing")
 
 
 class TickerLike(Protocol):
@@ -75,9 +76,17 @@ def _default_factory(symbol: str) -> TickerLike:
     return yfinance.Ticker(symbol)
 
 
+def _class_names(exc: BaseException) -> str:
+    return " ".join(cls.__name__ for cls in type(exc).__mro__)
+
+
 def _is_transient(exc: BaseException) -> bool:
-    names = " ".join(cls.__name__ for cls in type(exc).__mro__)
+    names = _class_names(exc)
     return isinstance(exc, TimeoutError | ConnectionError) or any(n in names for n in _TRANSIENT_NAMES)
+
+
+def _is_no_data(exc: BaseException) -> bool:
+    return any(n in _class_names(exc) for n in _NO_DATA_NAMES)
 
 
 def _facts(info: Mapping[str, Any]) -> dict[str, Any]:
@@ -112,12 +121,17 @@ def _history_rows(frame: pd.DataFrame, start: dt.date, end: dt.date) -> list[His
                 "low": json_number(record.get("Low")),
                 "close": json_number(record.get("Close")),
                 "adj_close": json_number(record.get("Adj Close", record.get("Close"))),
-                "volume": json_number(record.get("Volume")),
+                "volume": _whole(json_number(record.get("Volume"))),
                 "dividends": json_number(record.get("Dividends")) or 0.0,
                 "splits": json_number(record.get("Stock Splits")) or 0.0,
             }
         )
     return rows
+
+
+def _whole(value: float | int | None) -> float | int | None:
+    """Volumes arrive as floats when a column holds NaN; whole ones are stored as integers."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 def _utc_now() -> dt.datetime:
@@ -188,6 +202,8 @@ class YahooSource:
             )
             rows = _history_rows(frame, start_d, end_d) if frame is not None else []
         except Exception as exc:  # noqa: BLE001 - every failure of the library becomes one clear error
+            if _is_no_data(exc) and not trading_days(yahoo, start_d, end_d):
+                return []  # yfinance raises for a range of holidays: nothing was there to fetch
             raise SourceError(
                 f"Yahoo history request failed for {span}: {type(exc).__name__}: {exc}",
                 symbol=yahoo,
