@@ -166,7 +166,7 @@ def test_new_process_reuses_the_unpacked_folder_with_one_head(s3, s3_bucket, tar
     script = textwrap.dedent(
         f"""
         import sys, boto3
-        sys.path.insert(0, {str(REPO)!r})
+        sys.path.insert(0, {str(REPO / "src")!r})
         calls = []
         boto3.setup_default_session()
         boto3.DEFAULT_SESSION.events.register("before-call.s3", lambda model, **_: calls.append(model.name))
@@ -471,7 +471,7 @@ def test_process_killed_mid_unpack_leaves_nothing_trusted(s3, s3_bucket, target)
     script = textwrap.dedent(
         f"""
         import sys, time
-        sys.path.insert(0, {str(REPO)!r})
+        sys.path.insert(0, {str(REPO / "src")!r})
         from report_app import dependency_loader as dl
         original = dl._extract_entry
         def slow(*args, **kwargs):

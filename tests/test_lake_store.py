@@ -500,7 +500,7 @@ def test_local_key_that_is_also_a_folder_is_refused(tmp_path):
 
 def test_local_store_refuses_a_python_package_as_lake_folder():
     with pytest.raises(InvalidArgumentValue, match="Python package"):
-        LocalStore(REPO / "lake")
+        LocalStore(REPO / "src" / "lake")
 
 
 @pytest.mark.parametrize("uri", ["http://example.com/x", "s3://", "s3://UPPER/x", "file://host/x", "  "])

@@ -32,7 +32,7 @@ DatabaseOption = Annotated[
     ),
 ]
 PLACEHOLDER_ROOT = "s3://YOUR-LAKE-BUCKET/PREFIX"
-DEFAULT_TERRAFORM_FILE = Path(__file__).resolve().parent.parent / "infra" / "glue_tables.tf.json"
+DEFAULT_TERRAFORM_FILE = Path(__file__).resolve().parents[2] / "infra" / "glue_tables.tf.json"
 
 
 class OutputFormat(StrEnum):
