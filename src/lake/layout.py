@@ -7,6 +7,9 @@ Tickers and dates are validated before they reach a key (shared/DESIGN.md, stora
     quarantine/<dataset>/ticker=<T>/date=<D>/<UTC timestamp>.json
     cache/reports/<T>/<D>/report.json | chart.b64 | news.json
     reports/<T>/<D>.pdf
+    ops/cache_events/day=<UTC day>/<UTC timestamp>-<hex>.parquet   (the report cache's event log)
+    ops/cache_activity/latest.json                                 (requests per ticker: adaptive TTL)
+    ops/dashboard/index.html                                       (the cache dashboard)
 
 A processed partition has one *stable* key; reprocessing writes a new version of the same key (S3 object
 versions; emulated by the local backend). Athena and DuckDB list keys, not versions, so they see exactly the
@@ -125,9 +128,88 @@ def report_pdf_key(ticker: str, date: str) -> str:
     return f"reports/{validate_ticker(ticker)}/{validate_date(date)}.pdf"
 
 
+OPS_ROOT = "ops/"
+CACHE_EVENTS_ROOT = "ops/cache_events/"
+_EVENTS_TOKEN_RE = re.compile(r"\d{8}T\d{12}Z-[0-9a-f]{8,32}")
+_DAY_PARTITION_RE = re.compile(r"/day=(\d{4}-\d{2}-\d{2})/")
+
+
+def cache_events_prefix(day: str | None = None) -> str:
+    """``ops/cache_events/`` or, for one UTC day, ``ops/cache_events/day=<D>/``."""
+    return CACHE_EVENTS_ROOT if day is None else f"{CACHE_EVENTS_ROOT}day={validate_date(day)}/"
+
+
+def cache_events_key(day: str, token: str) -> str:
+    """One flushed batch of cache events: ``ops/cache_events/day=<D>/<token>.parquet``.
+
+    `token` is `timestamp_token(flushed_at)` + ``-`` + lowercase hex (unique per writer and flush), so
+    batches never overwrite each other and sort by flush time.
+    """
+    if not isinstance(token, str) or not _EVENTS_TOKEN_RE.fullmatch(token):
+        raise ValueError(
+            f"cache events token {_shown(token)} is not valid: expected <UTC timestamp token>-<8-32 hex>"
+        )
+    return cache_events_prefix(day) + f"{token}.parquet"
+
+
+def cache_events_day(key: str) -> str:
+    """The ``day=`` of a cache events key; ValueError if the key has none."""
+    match = _DAY_PARTITION_RE.search(key)
+    if not key.startswith(CACHE_EVENTS_ROOT) or not match:
+        raise ValueError(f"key {key!r} is not a cache events key")
+    return validate_date(match.group(1))
+
+
+def cache_activity_key() -> str:
+    """The published requests-per-ticker snapshot that the adaptive TTL reads."""
+    return "ops/cache_activity/latest.json"
+
+
+def dashboard_key(name: str = "index.html") -> str:
+    if name not in ("index.html",):
+        raise ValueError(f"dashboard file {_shown(name)} is not valid: expected index.html")
+    return f"ops/dashboard/{name}"
+
+
 def parse_partition(key: str) -> tuple[str, str]:
     """(ticker, date) of a key under a ticker=<T>/date=<D>/ partition; raises ValueError otherwise."""
     match = re.search(r"/ticker=([^/]+)/date=([^/]+)/", key)
     if not match:
         raise ValueError(f"key {key!r} is not inside a ticker=/date= partition")
     return validate_ticker(match.group(1)), validate_date(match.group(2))
+
+
+# ---------------------------------------------------------------- quality results, data docs, alerts
+#   quality/results/<dataset>/<UTC timestamp>.json     one saved QualityReport (lake.quality)
+#   quality/docs/index.html | <dataset>.html | results.json | static/style.css    the data docs site
+#   alerts/<D>/<incident id>.json                      one record per incident (lake.alerts); D = its date
+
+QUALITY_DOCS_ROOT = "quality/docs/"
+_DOCS_NAME_RE = re.compile(r"[a-z0-9][a-z0-9_\-]{0,63}(/[a-z0-9][a-z0-9_\-]{0,63})*\.(html|css|json)")
+_INCIDENT_RE = re.compile(r"[0-9a-f]{16,64}")
+
+
+def quality_results_prefix(dataset: str) -> str:
+    return f"quality/results/{validate_dataset(dataset)}/"
+
+
+def quality_results_key(dataset: str, when: dt.datetime) -> str:
+    return quality_results_prefix(dataset) + f"{timestamp_token(when)}.json"
+
+
+def quality_docs_key(name: str = "index.html") -> str:
+    """A file of the data docs site: ``quality/docs/<name>`` (lowercase path segments, .html/.css/.json)."""
+    if not isinstance(name, str) or not _DOCS_NAME_RE.fullmatch(name):
+        raise ValueError(
+            f"data docs file {_shown(name)} is not valid: expected a lowercase relative path ending in "
+            ".html, .css or .json"
+        )
+    return QUALITY_DOCS_ROOT + name
+
+
+def alert_key(date: str, incident_id: str) -> str:
+    """``alerts/<D>/<incident id>.json``: D is the incident's (partition) date, so a retry on another day
+    finds the same key."""
+    if not isinstance(incident_id, str) or not _INCIDENT_RE.fullmatch(incident_id):
+        raise ValueError(f"incident id {_shown(incident_id)} is not valid: expected 16-64 lowercase hex")
+    return f"alerts/{validate_date(date)}/{incident_id}.json"

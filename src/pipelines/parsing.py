@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -32,11 +33,37 @@ _PRICE_FIELDS = ("open", "high", "low", "close", "adj_close")
 _OPTIONAL_FIELDS = ("dividends", "splits")
 _ENVELOPE_FIELDS = ("source", "symbol", "as_of", "fetched_at", "payload")
 _LATEST_OFFSET = dt.timedelta(hours=14)  # the easternmost time zone
+_CLOCK_SKEW = dt.timedelta(hours=1)  # a fetcher's clock may run this far ahead of ours
+_DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")  # fromisoformat alone also takes week dates (2025-W24-2)
+_MAX_VOLUME = 2**63 - 1  # int64
+#: An envelope holds one fetch of daily bars (a few KiB); anything this large is refused before decoding.
+MAX_ENVELOPE_BYTES = 8 * 1024 * 1024
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object, refusing a key given twice (json keeps the last one silently: ``{"close": -1,
+    "close": 10}`` would pass while another reader sees -1)."""
+    document: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in document:
+            raise PayloadError("is given twice in one object: the value is ambiguous", field=key, value=value)
+        document[key] = value
+    return document
 
 
 def _load(raw: bytes | str | Mapping[str, Any]) -> Mapping[str, Any]:
     if isinstance(raw, Mapping):
         return raw
+    if isinstance(raw, bytes | bytearray | str) and len(raw) > MAX_ENVELOPE_BYTES:
+        raise PayloadError(
+            f"is too large: {len(raw)} bytes, at most {MAX_ENVELOPE_BYTES}",
+            field="<document>",
+            value=raw[:40],
+        )
     if isinstance(raw, bytes | bytearray):
         try:
             raw = bytes(raw).decode("utf-8")
@@ -47,7 +74,7 @@ def _load(raw: bytes | str | Mapping[str, Any]) -> Mapping[str, Any]:
     if not isinstance(raw, str):
         raise PayloadError("must be JSON text, bytes or a dict", field="<document>", value=type(raw).__name__)
     try:
-        document = json.loads(raw)
+        document = json.loads(raw, object_pairs_hook=_unique_keys)
     except json.JSONDecodeError as exc:
         excerpt = raw[max(0, exc.pos - 20) : exc.pos + 20]
         raise PayloadError(
@@ -55,13 +82,21 @@ def _load(raw: bytes | str | Mapping[str, Any]) -> Mapping[str, Any]:
             field="<document>",
             value=excerpt,
         ) from exc
+    except PayloadError:
+        raise
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits
+        raise PayloadError(f"is not valid JSON: {exc}", field="<document>", value=raw[:40]) from exc
+    except RecursionError as exc:
+        raise PayloadError(
+            "is not valid JSON: nested too deeply", field="<document>", value=raw[:40]
+        ) from exc
     if not isinstance(document, dict):
         raise PayloadError("must be a JSON object", field="<document>", value=type(document).__name__)
     return document
 
 
 def _date(value: Any, *, field: str, row: int | None = None) -> dt.date:
-    if isinstance(value, str) and len(value) == 10:
+    if isinstance(value, str) and _DATE_RE.fullmatch(value):
         try:
             return dt.date.fromisoformat(value)
         except ValueError:
@@ -80,7 +115,12 @@ def _fetched_at(value: Any) -> dt.datetime:
         raise PayloadError("must be an ISO 8601 timestamp", field="fetched_at", value=value)
     if when.tzinfo is None:
         raise PayloadError("must carry a time zone (UTC)", field="fetched_at", value=value)
-    return when.astimezone(dt.UTC)
+    when = when.astimezone(dt.UTC)
+    if when > _utc_now() + _CLOCK_SKEW:
+        raise PayloadError(
+            "is in the future: a fetch cannot have happened yet", field="fetched_at", value=value
+        )
+    return when
 
 
 def _number(record: Mapping[str, Any], field: str, row: int, *, required: bool = True) -> float | None:
@@ -93,7 +133,10 @@ def _number(record: Mapping[str, Any], field: str, row: int, *, required: bool =
         raise PayloadError("must not be null", field=field, row=row, value=value)
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise PayloadError("must be a number", field=field, row=row, value=value)
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond float range (JSON allows 1000...0 with 400 digits)
+        number = math.inf
     if not math.isfinite(number):
         raise PayloadError("must be a finite number", field=field, row=row, value=value)
     return number
@@ -113,6 +156,8 @@ def _row(record: Any, row: int) -> dict[str, Any]:
     volume = _number(record, "volume", row)
     if volume < 0 or not volume.is_integer():
         raise PayloadError("must be a whole number >= 0", field="volume", row=row, value=record["volume"])
+    if volume > _MAX_VOLUME:
+        raise PayloadError(f"must be at most {_MAX_VOLUME}", field="volume", row=row, value=record["volume"])
     out["volume"] = int(volume)
     for field in _OPTIONAL_FIELDS:
         if record.get(field) is not None:
@@ -196,6 +241,22 @@ def parse_envelopes(
     return _frame(symbol or "", rows)
 
 
+def _is_expected(symbol: str, asked: object, expected: str) -> bool:
+    """The envelope is for ``expected``: its symbol is it, or it was asked as ``expected`` (a DR symbol)
+    and ``symbol`` is the Yahoo symbol that DR symbol maps to (an envelope's own ``ticker`` field cannot
+    vouch for an unrelated symbol)."""
+    if symbol == expected:
+        return True
+    if asked != expected:
+        return False
+    from pipelines.sources.universe import load_universe  # the universe only for DR symbols
+
+    try:
+        return load_universe().yahoo_symbol(expected) == symbol
+    except ValueError:
+        return False
+
+
 def _parse(
     raw: bytes | str | Mapping[str, Any], expected_symbol: str | None
 ) -> tuple[str, list[dict[str, Any]]]:
@@ -204,12 +265,14 @@ def _parse(
     for field in _ENVELOPE_FIELDS:
         if field not in document:
             raise PayloadError("is missing", field=field, value=None)
+    if not isinstance(document["source"], str) or not document["source"]:
+        raise PayloadError("must be the name of a source", field="source", value=document["source"])
     symbol = document["symbol"]
     try:
         validate_ticker(symbol)
     except ValueError:
         raise PayloadError("must be a Yahoo symbol such as 'D05.SI'", field="symbol", value=symbol) from None
-    if expected_symbol is not None and expected_symbol not in (symbol, document.get("ticker")):
+    if expected_symbol is not None and not _is_expected(symbol, document.get("ticker"), expected_symbol):
         raise PayloadError(
             f"differs from the expected symbol {expected_symbol!r}", field="symbol", value=symbol
         )

@@ -11,7 +11,12 @@ CACHE_BACKEND selects ``hybrid`` (both), ``sqlite`` (L1 only) or ``s3`` (L2 only
 A corrupt entry (bad JSON, truncated, not a PNG) or an expired one is a miss, never a crash. When the
 object store cannot be reached, the cache logs a warning once and keeps answering from L1 (or lets the
 caller generate); it retries the store after `l2_retry_after` seconds. Every lookup logs one line:
-``cache hit tier=l1 key=...`` or ``cache miss key=... reason=...``.
+``cache hit tier=l1 key=...`` or ``cache miss key=... reason=...``, and its `Lookup` carries the tier, the
+miss reason and the lookup latency, which `ReportService` records in the cache event log
+(`report_app.cache_events`).
+
+The time to live of a new entry is `CACHE_TTL_HOURS`, or, with a `ttl_policy` (the adaptive TTL of
+`report_app.ttl`), whatever the policy answers for the ticker.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import logging
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -73,10 +79,16 @@ class CacheEntry:
 
 @dataclass(frozen=True)
 class Lookup:
-    """The answer of `ReportCache.get`: the entry and the tier that had it ("l1", "l2"), or a miss."""
+    """The answer of `ReportCache.get`: the entry and the tier that had it ("l1", "l2"), or a miss.
+
+    `reason` says why it missed (absent, absent-or-expired, corrupt, l2-unreachable); `latency_ms` is the
+    time the lookup took (both tiers on an L2 hit or a miss).
+    """
 
     entry: CacheEntry | None
     tier: str  # "l1" | "l2" | "miss"
+    reason: str | None = None
+    latency_ms: float = 0.0
 
 
 class CorruptEntry(ValueError):
@@ -225,6 +237,8 @@ class ReportCache:
     ttl_hours: time to live of a new entry (CACHE_TTL_HOURS).
     l2_retry_after: seconds to skip the store after it was unreachable (so a dead S3 endpoint costs one
         timeout, not one per request).
+    ttl_policy: hours to live of a new entry for a ticker (e.g. `report_app.ttl.AdaptiveTtl`); None: the
+        fixed `ttl_hours`.
 
     Examples
     --------
@@ -240,6 +254,7 @@ class ReportCache:
         *,
         ttl_hours: float = 24.0,
         l2_retry_after: float = 30.0,
+        ttl_policy: Callable[[str], float] | None = None,
     ) -> None:
         if l1 is None and l2 is None:
             raise ValueError("a report cache needs at least one tier")
@@ -248,7 +263,33 @@ class ReportCache:
         self.l1, self.l2 = l1, l2
         self.ttl = dt.timedelta(hours=ttl_hours)
         self.l2_retry_after = l2_retry_after
+        self.ttl_policy = ttl_policy
         self._l2_down_until = 0.0
+
+    @property
+    def backend(self) -> str:
+        """The CACHE_BACKEND this cache implements: hybrid, sqlite or s3."""
+        if self.l1 is not None and self.l2 is not None:
+            return "hybrid"
+        return "sqlite" if self.l1 is not None else "s3"
+
+    def ttl_for(self, symbol: str) -> dt.timedelta:
+        """The time to live of a new entry of `symbol`: the policy's answer, else CACHE_TTL_HOURS.
+
+        A policy that fails or answers nonsense falls back to the fixed TTL (with a warning): a TTL problem
+        must never fail a report.
+        """
+        if self.ttl_policy is None:
+            return self.ttl
+        try:
+            hours = float(self.ttl_policy(symbol))
+        except Exception as exc:
+            log.warning("cache ttl policy failed ticker=%s error=%s; using %s", symbol, exc, self.ttl)
+            return self.ttl
+        if not hours > 0 or hours == float("inf"):
+            log.warning("cache ttl policy answered %r hours for ticker=%s; using %s", hours, symbol, self.ttl)
+            return self.ttl
+        return dt.timedelta(hours=hours)
 
     @classmethod
     def create(
@@ -258,6 +299,7 @@ class ReportCache:
         sqlite_path: str | Path | None = None,
         store: Any | None = None,
         ttl_hours: float = 24.0,
+        ttl_policy: Callable[[str], float] | None = None,
     ) -> ReportCache:
         """The cache for CACHE_BACKEND: `hybrid` needs both a path and a store, `sqlite` a path, `s3` a store."""
         if backend not in BACKENDS:
@@ -268,7 +310,7 @@ class ReportCache:
             raise ValueError(f"CACHE_BACKEND={backend} needs an object store")
         l1 = SqliteTier(sqlite_path) if backend in ("hybrid", "sqlite") else None
         l2 = StoreTier(store) if backend in ("hybrid", "s3") else None
-        return cls(l1, l2, ttl_hours=ttl_hours)
+        return cls(l1, l2, ttl_hours=ttl_hours, ttl_policy=ttl_policy)
 
     # --------------------------------------------------------------------------------------- L2 health
 
@@ -290,9 +332,13 @@ class ReportCache:
 
     def get(self, symbol: str, date: str) -> Lookup:
         """The cached report of (symbol, date) and the tier that had it; a miss is ``Lookup(None, "miss")``."""
+        started = time.perf_counter()
         report_key = layout.cache_key(symbol, date, REPORT_FILE)
         chart_key = layout.cache_key(symbol, date, CHART_FILE)
         reason = "absent"
+
+        def elapsed_ms() -> float:
+            return (time.perf_counter() - started) * 1000.0
 
         if self.l1 is not None:
             try:
@@ -302,7 +348,7 @@ class ReportCache:
                     entry = decode_entry(report[0], chart[0] if chart else None)
                     entry.expires_at = report[1]
                     log.info("cache hit tier=l1 key=%s", report_key)
-                    return Lookup(entry, "l1")
+                    return Lookup(entry, "l1", latency_ms=elapsed_ms())
             except CorruptEntry as exc:
                 reason = "corrupt"
                 log.warning("cache corrupt tier=l1 key=%s error=%s", report_key, exc)
@@ -323,7 +369,7 @@ class ReportCache:
                     entry.expires_at = report[1]
                     self._backfill(report_key, report, chart_key, chart)
                     log.info("cache hit tier=l2 key=%s", report_key)
-                    return Lookup(entry, "l2")
+                    return Lookup(entry, "l2", latency_ms=elapsed_ms())
             except CorruptEntry as exc:
                 reason = "corrupt"
                 log.warning("cache corrupt tier=l2 key=%s error=%s", report_key, exc)
@@ -332,7 +378,7 @@ class ReportCache:
                 self._l2_failed("get", report_key, exc)
 
         log.info("cache miss key=%s reason=%s", report_key, reason)
-        return Lookup(None, "miss")
+        return Lookup(None, "miss", reason=reason, latency_ms=elapsed_ms())
 
     def _backfill(
         self,
@@ -351,12 +397,17 @@ class ReportCache:
         except sqlite3.Error as exc:
             log.warning("cache l1 backfill failed key=%s error=%s", report_key, exc)
 
-    def put(self, symbol: str, date: str, entry: CacheEntry) -> dt.datetime:
-        """Write-through: the entry goes to every tier with one expiry (now + TTL), which is returned."""
+    def put(
+        self, symbol: str, date: str, entry: CacheEntry, *, ttl: dt.timedelta | None = None
+    ) -> dt.datetime:
+        """Write-through: the entry goes to every tier with one expiry (now + TTL), which is returned.
+
+        The TTL is `ttl` when given, else `ttl_for(symbol)`.
+        """
         report_key = layout.cache_key(symbol, date, REPORT_FILE)
         chart_key = layout.cache_key(symbol, date, CHART_FILE)
         report_text = json.dumps(entry.document.to_dict(), ensure_ascii=False, separators=(",", ":"))
-        expires_at = utcnow() + self.ttl
+        expires_at = utcnow() + (ttl if ttl is not None else self.ttl_for(symbol))
         if self.l1 is not None:
             try:
                 if entry.chart_b64:

@@ -4,6 +4,14 @@ Accepts REST API (payload 1.0: ``httpMethod``, ``path``) and HTTP API (payload 2
 ``requestContext.http.method``, ``rawPath``) events, with plain or base64 bodies, and serves the same
 `LineWebhookApp` as `tickerlake bot serve`. The app (settings, lake, cache, fonts) is built on the first
 invocation and reused while the container stays warm.
+
+Cold start: when `DEPENDENCIES_BUCKET` is set, the heavy libraries are loaded from S3
+(`report_app.dependency_loader.load_configured_dependencies`, docs/lambda-dependencies.md) *before* anything
+that imports them; without it nothing is downloaded (the libraries are in the package or a layer). A failed
+load fails the cold start loudly rather than an import somewhere later.
+
+End of every invocation: the buffered cache events are written (`report_app.cache_events.flush_all`) —
+after the LINE reply went out, so the user does not wait for it, and before the container may freeze.
 """
 
 from __future__ import annotations
@@ -11,13 +19,29 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+import os
+import sys
 import threading
 from collections.abc import Mapping
 from typing import Any
 
-from report_app.line_bot import LineWebhookApp, Response
-
 log = logging.getLogger(__name__)
+
+
+def load_dependencies_at_cold_start() -> bool:
+    """Load the S3 dependency bundle when DEPENDENCIES_BUCKET is set; True if it was loaded."""
+    if not os.environ.get("DEPENDENCIES_BUCKET", "").strip():
+        return False
+    from report_app.dependency_loader import load_configured_dependencies
+
+    path = load_configured_dependencies()
+    log.info("lambda: dependencies loaded from S3 into %s", path)
+    return True
+
+
+load_dependencies_at_cold_start()  # before the imports below, which may need the heavy libraries
+
+from report_app.line_bot import LineWebhookApp, Response  # noqa: E402
 
 _app: LineWebhookApp | None = None
 _app_lock = threading.Lock()
@@ -71,6 +95,17 @@ def to_proxy_response(response: Response) -> dict[str, Any]:
     }
 
 
+def flush_cache_events() -> None:
+    """Write the cache events buffered during this invocation (nothing to do if none was recorded)."""
+    events = sys.modules.get("report_app.cache_events")  # not imported: no service, no events
+    if events is None:
+        return
+    try:
+        events.flush_all()
+    except Exception:  # bookkeeping never fails the invocation
+        log.exception("lambda: cache events flush failed")
+
+
 def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
     """The Lambda handler."""
     try:
@@ -83,4 +118,7 @@ def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
     except ValueError as exc:  # missing LINE_* configuration: fail loudly, never process unverified input
         log.error("lambda: bot not configured: %s", exc)
         return to_proxy_response(Response.text(500, "bot not configured"))
-    return to_proxy_response(app.handle(method, path, headers, body))
+    try:
+        return to_proxy_response(app.handle(method, path, headers, body))
+    finally:
+        flush_cache_events()

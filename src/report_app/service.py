@@ -5,11 +5,16 @@
 
 On a miss both languages are built at once, so the report.json of a (ticker, date) serves either language
 and the PDF (one per ticker and date, as the storage layout has it) holds the Thai part then the English part.
+
+Every lookup is recorded in the cache event log (`report_app.cache_events`) when the service has one
+(`from_settings` gives it one unless CACHE_EVENTS=0); `close()` flushes it.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +22,8 @@ from lake import layout
 from lake.config import Settings
 from lake.exceptions import InvalidArgumentValue, ObjectNotFound
 from pipelines.exceptions import UnknownTicker
-from report_app.cache import CacheEntry, ReportCache
+from report_app.cache import CacheEntry, Lookup, ReportCache
+from report_app.cache_events import CacheEvent, CacheEventLog
 from report_app.chart import ChartDataMissing, render_chart, to_base64
 from report_app.document import ReportDocument, build_document
 from report_app.narrative import LANGS, openai_client_from_env
@@ -69,6 +75,7 @@ class ReportService:
     url_expiration_hours: PDF_URL_EXPIRATION_HOURS.
     llm_client: an OpenAI-compatible client for the LLM narrative, or None for the rules.
     universe: a `pipelines.sources.universe.Universe` (default: the bundled one).
+    events: the `CacheEventLog` every lookup is recorded in, or None (nothing recorded).
     """
 
     def __init__(
@@ -80,6 +87,7 @@ class ReportService:
         url_expiration_hours: float = 24.0,
         llm_client: Any | None = None,
         universe: Any | None = None,
+        events: CacheEventLog | None = None,
     ) -> None:
         self.lake = lake
         self.cache = cache
@@ -87,18 +95,26 @@ class ReportService:
         self.url_expiration_seconds = max(1, min(int(url_expiration_hours * 3600), 7 * 24 * 3600))
         self.llm_client = llm_client
         self._universe = universe
+        self.events = events
 
     @classmethod
     def from_settings(
         cls, settings: Settings | None = None, *, lake: Any | None = None, llm_client: Any | None = None
     ) -> ReportService:
-        """Wire the service from the environment (TICKERLAKE_LAKE_URI, CACHE_*, PDF_*, OPENAI_API_KEY)."""
+        """Wire the service from the environment (TICKERLAKE_LAKE_URI, CACHE_*, PDF_*, OPENAI_API_KEY).
+
+        The cache event log goes to the lake's store (CACHE_EVENTS); the adaptive TTL (CACHE_TTL_ADAPTIVE)
+        reads the activity published there.
+        """
+        from report_app.ttl import AdaptiveTtl, TtlConfig
+
         settings = settings or Settings.from_env()
+        ttl_config = TtlConfig.from_env(base_hours=settings.cache_ttl_hours)
         if lake is None:
             from lake.api import Lake
 
             lake = Lake.open(settings.lake_uri)
-        store = lake.store
+        lake_store = store = lake.store
         if settings.pdf_bucket_name:
             from lake.store import open_store
 
@@ -108,6 +124,7 @@ class ReportService:
             sqlite_path=settings.cache_sqlite_path,
             store=store,
             ttl_hours=settings.cache_ttl_hours,
+            ttl_policy=AdaptiveTtl.from_store(lake_store, ttl_config) if ttl_config.adaptive else None,
         )
         return cls(
             lake,
@@ -115,7 +132,16 @@ class ReportService:
             store,
             url_expiration_hours=settings.pdf_url_expiration_hours,
             llm_client=llm_client if llm_client is not None else openai_client_from_env(),
+            events=CacheEventLog.from_env(lake_store),
         )
+
+    def flush_events(self) -> list[str]:
+        """Write the buffered cache events now; the keys written."""
+        return self.events.flush() if self.events is not None else []
+
+    def close(self) -> None:
+        """Flush the cache event log (the CLI commands call this before exiting)."""
+        self.flush_events()
 
     # ------------------------------------------------------------------------------------------ resolve
 
@@ -147,10 +173,19 @@ class ReportService:
     # ------------------------------------------------------------------------------------------ report
 
     def report(
-        self, text: str, date: str | None = None, lang: str = "th", *, with_pdf: bool = True
+        self,
+        text: str,
+        date: str | None = None,
+        lang: str = "th",
+        *,
+        with_pdf: bool = True,
+        refresh: bool = False,
+        origin: str = "request",
     ) -> ReportResult:
         """The report of a ticker (DR or Yahoo symbol) on `date` (default: the latest with data) in `lang`.
 
+        `refresh` skips the cache lookup and regenerates (cache entry and PDF); `origin` is what the event
+        log records (``request`` from a user, ``prewarm`` from the warm-up).
         Raises UnknownTicker, InvalidDate, ReportDataNotFound (no precomputed data for it).
         """
         if lang not in LANGS:
@@ -158,11 +193,22 @@ class ReportService:
         symbol, display = self.resolve(text)
         date = layout.validate_date(date) if date else latest_date(self.lake, symbol)
 
-        lookup = self.cache.get(symbol, date)
+        started = dt.datetime.now(dt.UTC)
+        lookup = Lookup(None, "miss", reason="refresh") if refresh else self.cache.get(symbol, date)
         entry = lookup.entry
+        generate_ms = ttl_hours = None
         if entry is None:
-            entry = self.generate(symbol, date, display)
-            self.cache.put(symbol, date, entry)
+            generating = time.perf_counter()
+            try:
+                entry = self.generate(symbol, date, display)
+            except Exception as exc:
+                self._record(started, symbol, date, lang, lookup, None, None, origin, type(exc).__name__)
+                raise
+            generate_ms = (time.perf_counter() - generating) * 1000.0
+            ttl = self.cache.ttl_for(symbol)
+            ttl_hours = ttl.total_seconds() / 3600.0
+            self.cache.put(symbol, date, entry, ttl=ttl)
+        self._record(started, symbol, date, lang, lookup, generate_ms, ttl_hours, origin, None)
         document = entry.document
         result = ReportResult(
             symbol=symbol,
@@ -175,8 +221,42 @@ class ReportService:
             chart_b64=entry.chart_b64,
         )
         if with_pdf and self.pdf_store is not None:
-            result.pdf_key, result.pdf_url = self.ensure_pdf(symbol, date, entry)
+            result.pdf_key, result.pdf_url = self.ensure_pdf(symbol, date, entry, replace=refresh)
         return result
+
+    def _record(
+        self,
+        ts: dt.datetime,
+        symbol: str,
+        date: str,
+        lang: str,
+        lookup: Lookup,
+        generate_ms: float | None,
+        ttl_hours: float | None,
+        origin: str,
+        error: str | None,
+    ) -> None:
+        if self.events is None:
+            return
+        try:
+            self.events.record(
+                CacheEvent(
+                    ts=ts,
+                    ticker=symbol,
+                    date=date,
+                    lang=lang,
+                    tier=lookup.tier,
+                    lookup_ms=lookup.latency_ms,
+                    generate_ms=generate_ms,
+                    ttl_hours=ttl_hours,
+                    reason=lookup.reason,
+                    backend=self.cache.backend,
+                    origin=origin,
+                    error=error,
+                )
+            )
+        except Exception:  # bookkeeping must never fail an answer
+            log.exception("cache event not recorded ticker=%s date=%s", symbol, date)
 
     def generate(self, symbol: str, date: str, display: str) -> CacheEntry:
         """Build the report of (symbol, date) from the lake: both languages and the chart."""
@@ -194,8 +274,11 @@ class ReportService:
 
     # ------------------------------------------------------------------------------------------ PDF
 
-    def ensure_pdf(self, symbol: str, date: str, entry: CacheEntry) -> tuple[str, str | None]:
-        """(key, presigned URL) of ``reports/<T>/<D>.pdf``, generating and uploading it only if absent.
+    def ensure_pdf(
+        self, symbol: str, date: str, entry: CacheEntry, *, replace: bool = False
+    ) -> tuple[str, str | None]:
+        """(key, presigned URL) of ``reports/<T>/<D>.pdf``, generating and uploading it only if absent
+        (or always, with `replace`: a regenerated report gets a matching PDF).
 
         Never raises for a store problem: the URL is None and a warning is logged (the text still goes out).
         """
@@ -205,6 +288,8 @@ class ReportService:
         assert self.pdf_store is not None
         try:
             try:
+                if replace:
+                    raise ObjectNotFound(key)
                 self.pdf_store.head(key)
                 log.info("pdf hit key=%s", key)
             except ObjectNotFound:

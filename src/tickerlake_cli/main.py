@@ -8,7 +8,7 @@ import sys
 
 import typer
 
-from tickerlake_cli import deploy_cmds, lake_cmds, report_cmds, run_cmds, sql_cmds
+from tickerlake_cli import cache_cmds, deploy_cmds, lake_cmds, quality_cmds, report_cmds, run_cmds, sql_cmds
 
 app = typer.Typer(
     name="tickerlake",
@@ -18,7 +18,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-for module in (lake_cmds, run_cmds, sql_cmds, report_cmds, deploy_cmds):
+for module in (lake_cmds, run_cmds, sql_cmds, report_cmds, deploy_cmds, cache_cmds, quality_cmds):
     module.register(app)
 
 

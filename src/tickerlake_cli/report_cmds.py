@@ -47,12 +47,15 @@ def report(
     with user_errors():
         service = ReportService.from_settings(_settings(lake))
         try:
-            result = service.report(ticker, date, lang)
-        except UnknownTicker as exc:
-            raise fail(str(exc)) from None
-        if out is not None:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_bytes(service.pdf_bytes(result))
+            try:
+                result = service.report(ticker, date, lang)
+            except UnknownTicker as exc:
+                raise fail(str(exc)) from None
+            if out is not None:
+                out.parent.mkdir(parents=True, exist_ok=True)
+                out.write_bytes(service.pdf_bytes(result))
+        finally:
+            service.close()  # writes the cache event of this lookup
     if as_json:
         print(json.dumps(result.to_json(), ensure_ascii=False))
     else:

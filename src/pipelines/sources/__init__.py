@@ -1,7 +1,8 @@
 """Sources of raw daily market data, all returning the same raw envelope (see ``envelope``).
 
 - ``sample``: offline, deterministic, realistic bars (the default for local runs and tests);
-- ``yahoo`` (alias ``yfinance``): Yahoo Finance through yfinance.
+- ``yahoo`` (alias ``yfinance``): Yahoo Finance through yfinance;
+- ``dir:PATH``: the envelope files of a folder, verbatim (recorded or hand-made payloads, good or bad).
 
 Examples
 --------
@@ -19,6 +20,7 @@ from typing import Any, Protocol
 
 from pipelines.exceptions import SourceError, UnknownTicker
 from pipelines.sources.calendars import CALENDAR_EPOCH, Exchange, exchange_for, trading_days
+from pipelines.sources.directory import DirectorySource, FileEnvelope, raw_body, unreadable_reason
 from pipelines.sources.envelope import RawEnvelope, envelope_bytes, make_envelope
 from pipelines.sources.sample import SampleSource
 from pipelines.sources.universe import Listing, Resolution, Universe, load_universe
@@ -40,15 +42,23 @@ SOURCE_NAMES: tuple[str, ...] = ("sample", "yahoo")
 
 
 def get_source(name: str, **options: Any) -> Source:
-    """A source by name (``sample``, ``yahoo``/``yfinance``); ``options`` go to its constructor."""
+    """A source by name (``sample``, ``yahoo``/``yfinance``, ``dir:PATH``); ``options`` go to its constructor."""
+    if isinstance(name, str) and name.strip().startswith("dir:"):
+        from pipelines.sources.directory import directory_source
+
+        return directory_source(name.strip(), **options)
     cls = _SOURCES.get(name.strip().lower()) if isinstance(name, str) else None
     if cls is None:
-        raise ValueError(f"source {name!r} is not known: expected one of {', '.join(SOURCE_NAMES)}")
+        raise ValueError(
+            f"source {name!r} is not known: expected one of {', '.join(SOURCE_NAMES)} or dir:PATH"
+        )
     return cls(**options)
 
 
 __all__ = [
     "CALENDAR_EPOCH",
+    "DirectorySource",
+    "FileEnvelope",
     "Exchange",
     "Listing",
     "RawEnvelope",
@@ -65,5 +75,7 @@ __all__ = [
     "get_source",
     "load_universe",
     "make_envelope",
+    "raw_body",
     "trading_days",
+    "unreadable_reason",
 ]

@@ -1,0 +1,27 @@
+"""The Dagster code location: `dagster_project.definitions.defs`.
+
+`dagster dev -m dagster_project.definitions` (or `tickerlake ui`) loads it; resources follow
+TICKERLAKE_DEPLOYMENT (local | aws) and TICKERLAKE_LAKE_URI.
+"""
+
+import dagster as dg
+
+from dagster_project.assets import LAKE_ASSETS, reports
+from dagster_project.checks import CHECKS
+from dagster_project.resources import build_resources
+from dagster_project.schedules import daily_after_close, lake_job, prewarm_reports, reports_job
+
+
+def build_defs(
+    deployment: str | None = None, lake_uri: str | None = None, source: str | None = None
+) -> dg.Definitions:
+    return dg.Definitions(
+        assets=[*LAKE_ASSETS, reports],
+        asset_checks=CHECKS,
+        jobs=[lake_job, reports_job],
+        schedules=[daily_after_close, prewarm_reports],
+        resources=build_resources(deployment, lake_uri, source),
+    )
+
+
+defs = build_defs()
