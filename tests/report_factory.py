@@ -123,7 +123,7 @@ def build_sample_lake(
     from pipelines.percentiles import compute_percentiles
     from pipelines.sources import SampleSource
 
-    source = SampleSource(clock=lambda: dt.datetime(2030, 1, 1, tzinfo=dt.UTC))
+    source = SampleSource()
     start = (dt.date.fromisoformat(end) - dt.timedelta(days=int(sessions * 1.5))).isoformat()
     envelopes = source.fetch(text, start, end)[-sessions:]
     prices = pd.concat([parse_envelope(e) for e in envelopes], ignore_index=True).sort_values("date")

@@ -177,8 +177,10 @@ def test_store_on_a_closed_port_still_answers_from_l1_and_warns(tmp_path, entry,
     assert any("S3 is unreachable" in m for m in warnings)
 
 
-def test_stopped_s3_server_after_a_write(tmp_path, entry, caplog):
+def test_stopped_s3_server_after_a_write(tmp_path, entry, caplog, monkeypatch):
     server = MotoServer(free_port()).start()
+    for name, value in server.env().items():  # credentials for this private server, whatever ran before
+        monkeypatch.setenv(name, value)
     try:
         store = S3Store("s3://soon-gone", endpoint_url=server.endpoint, max_attempts=1)
         store.client.create_bucket(Bucket="soon-gone")

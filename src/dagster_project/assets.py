@@ -133,17 +133,19 @@ LAKE_ASSETS = [raw_prices, prices, indicators, percentiles, features]
     description="The report bot's precomputed report (text, chart, PDF) for the ticker's latest date: cache pre-warm.",
 )
 def reports(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
-    from report_app.service import ReportService
+    from report_app.prewarm import prewarm_reports
 
-    service = ReportService.from_settings(lake=lake.lake())
-    done = []
-    for ticker in context.partition_keys:
-        result = service.report(ticker, lang="th", with_pdf=True)
-        done.append(
-            {"ticker": ticker, "date": result.date, "cache": result.cache, "pdf_url": result.pdf_url or ""}
-        )
-        context.log.info(f"report {ticker} {result.date} cache={result.cache}")
-    metadata = {"reports": dg.MetadataValue.int(len(done))}
-    if len(done) == 1:
-        metadata["report_date"] = dg.MetadataValue.text(done[0]["date"])
+    results = prewarm_reports(lake.lake(), list(context.partition_keys), None, refresh=True)
+    for item in results:
+        context.log.info(f"report {item['ticker']} {item.get('date')} status={item.get('status')}")
+    errors = {item["ticker"]: item.get("error", "") for item in results if item.get("status") == "error"}
+    metadata: dict[str, dg.MetadataValue] = {
+        "reports": dg.MetadataValue.int(len(results) - len(errors)),
+        "errors": dg.MetadataValue.json(errors),
+    }
+    if len(results) == 1 and results[0].get("pdf_key"):
+        metadata["pdf_key"] = dg.MetadataValue.path(results[0]["pdf_key"])
+        metadata["report_date"] = dg.MetadataValue.text(str(results[0].get("date")))
+    if errors and len(errors) == len(results):
+        raise RuntimeError(f"no report could be built: {errors}")
     return dg.MaterializeResult(metadata=metadata)
