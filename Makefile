@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 UV_VERSION := 0.13.8
 
-.PHONY: setup run test test-fast test-all lint format bench clean
+.PHONY: setup lock run test test-fast lint format bench clean
 
 # Idempotent: reinstalls only when the lock or pyproject changed.
 setup: $(STAMP)
@@ -24,8 +24,8 @@ lock:
 # The main job on the embedded default: the sample source, the bundled universe, the last year, into ./lake.
 run: setup
 	$(BIN)/tickerlake init
-	$(BIN)/tickerlake run
-	$(BIN)/tickerlake sql "SELECT ticker, date, close, rsi_14, macd FROM indicators WHERE date = (SELECT max(date) FROM indicators) ORDER BY ticker LIMIT 10"
+	$(BIN)/tickerlake run --no-record
+	$(BIN)/tickerlake sql "SELECT i.ticker, i.date, i.close, i.rsi_14, p.rsi_14_percentile, i.macd FROM indicators i JOIN percentiles p ON p.ticker = i.ticker AND p.date = i.date WHERE i.date = (SELECT max(date) FROM indicators) ORDER BY i.ticker LIMIT 10"
 
 # The whole suite (moto server, Dagster UI and browser tests included), as CI runs it.
 test: setup
@@ -47,4 +47,4 @@ bench: setup
 	$(BIN)/python -m bench.run
 
 clean:
-	rm -rf $(VENV) .pytest_cache lake
+	rm -rf $(VENV) .pytest_cache .dagster_home
