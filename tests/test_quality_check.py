@@ -223,3 +223,17 @@ def test_a_ticker_year_checks_in_about_half_a_second(tmp_path):
     elapsed = time.perf_counter() - began
     assert report.rows > 240 and report.passed
     assert elapsed < 2.0, f"{elapsed:.2f}s"  # ~0.5 s on a 2-core box; generous for a loaded CI worker
+
+
+def test_pandera_engine_passes_clean_data_without_the_gx_suite(clean):
+    report = check_dataset(clean, "prices", [T], START, END, config=AS_OF, engine="pandera")
+    assert report.passed
+    assert report.result("pandera").kind == "schema"
+
+
+def test_pandera_engine_names_the_failing_check_and_partition(lake):
+    fill_lake(lake, T, J_START, "2025-03-14", datasets=("prices",), store_raw=False)
+    _rewrite(lake, "prices", "2025-03-12", high=0.0001)
+    report = check_dataset(lake, "prices", [T], J_START, "2025-03-14", config=J_AS_OF, engine="pandera")
+    result = report.result("pandera:high must be >= low")
+    assert (result.status, result.examples[0].date) == ("fail", "2025-03-12")
