@@ -124,7 +124,6 @@ def test_every_corpus_file_is_either_refused_by_put_raw_or_stored_byte_for_byte(
     assert stored and refused and stored + refused == len(MANIFEST) - 1
 
 
-@pytest.mark.xfail(strict=True, reason="Lake.put_raw lets json's RecursionError escape (lake/api.py)")
 def test_put_raw_refuses_deeply_nested_json_with_a_lake_error(tmp_path):
     entry = next(m for m in MANIFEST if m["file"] == DEEP)
     with pytest.raises(ValueError):

@@ -69,7 +69,9 @@ def _log(context: dg.AssetExecutionContext, result: stages.StageResult) -> None:
 def raw_prices(
     context: dg.AssetExecutionContext, lake: LakeResource, source: SourceResource
 ) -> dg.MaterializeResult:
-    result = stages.ingest_raw(lake.lake(), source.source(), split_keys(context.partition_keys))
+    result = stages.ingest_raw(
+        lake.lake(), source.source(), split_keys(context.partition_keys), context.run_id
+    )
     _log(context, result)
     return dg.MaterializeResult(metadata=_metadata(result))
 

@@ -6,6 +6,9 @@
   a failed check, not a silent gap);
 - `<dataset>_complete`: every trading day of each ticker's exchange in the run has a stored partition
   (WARN: a source may legitimately miss a day; the metadata lists which).
+- `<dataset>_quality`: the rules a schema cannot say (`lake.quality`: freshness, no duplicate (ticker, date)
+  in the latest view, price continuity unless a split explains it, indicator identities and ranges);
+  WARN, and each failing rule raises one alert per incident (`lake.alerts`).
 """
 
 import datetime as dt
@@ -117,6 +120,36 @@ def _completeness_check(dataset: str):
                 "missing": dg.MetadataValue.json(missing[:MAX_LISTED]),
                 "checked_at": dt.datetime.now(dt.UTC).isoformat(),
             },
+        )
+
+    return _check
+
+
+def _quality_check(dataset: str):
+    @dg.asset_check(
+        asset=dataset,
+        name=f"{dataset}_quality",
+        partitions_def=ticker_date_partitions,
+        description=f"Quality rules over the run's {dataset} rows (continuity, freshness, uniqueness, ranges).",
+    )
+    def _check(context: dg.AssetCheckExecutionContext, lake: LakeResource) -> dg.AssetCheckResult:
+        from lake.quality import alert_failures, check_dataset
+
+        store = lake.lake()
+        failed: list[str] = []
+        checked = 0
+        for ticker, dates in stages.group_by_ticker(_pairs(context)).items():
+            # The pandera engine checks the same constraints as the GX suites without GX's import cost
+            # in every step process.
+            report = check_dataset(store, dataset, [ticker], dates[0], dates[-1], engine="pandera")
+            checked += 1
+            if not report.passed:
+                failed.extend(f"{ticker}: {r.name}: {r.message}" for r in report.failures)
+                alert_failures(store, report, run_id=context.run_id)
+        return dg.AssetCheckResult(
+            passed=not failed,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={"tickers_checked": checked, "failures": dg.MetadataValue.json(failed[:MAX_LISTED])},
         )
 
     return _check

@@ -296,8 +296,11 @@ class Lake:
             body = bytes(envelope)
             try:
                 parsed = json.loads(body)
-            except (UnicodeDecodeError, ValueError) as exc:
-                raise InvalidArgumentValue(f"raw envelope for {ticker} {date} is not JSON: {exc}") from None
+            except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+                detail = str(exc) or type(exc).__name__
+                raise InvalidArgumentValue(
+                    f"raw envelope for {ticker} {date} is not JSON: {detail}"
+                ) from None
         elif isinstance(envelope, Mapping):
             parsed = envelope
             try:
@@ -480,7 +483,9 @@ class Lake:
                 raise InvalidArgumentValue(f"rows for ticker(s) {', '.join(others)} given for {where}")
         extra = [str(name) for name in df.columns if name not in schema.names]
         if extra:
-            raise InvalidArgumentValue(f"columns {', '.join(extra)} are not in the {dataset} schema ({where})")
+            raise InvalidArgumentValue(
+                f"columns {', '.join(extra)} are not in the {dataset} schema ({where})"
+            )
         order = np.argsort(dates.to_numpy(dtype=object), kind="stable")
         frame = df.iloc[order].reset_index(drop=True)
         days = dates.iloc[order].reset_index(drop=True)
@@ -496,7 +501,9 @@ class Lake:
         )
         missing = [name for name in schema.names if name not in frame.columns]
         if missing:
-            raise InvalidArgumentValue(f"columns {', '.join(missing)} of the {dataset} schema are missing ({where})")
+            raise InvalidArgumentValue(
+                f"columns {', '.join(missing)} of the {dataset} schema are missing ({where})"
+            )
         try:
             table = pa.Table.from_pandas(frame[schema.names], schema=schema, preserve_index=False)
         except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError, TypeError) as exc:
@@ -511,7 +518,9 @@ class Lake:
                 stop += 1
             part = table.slice(start, stop - start)
             file_metadata = dict(part.schema.metadata or {})
-            file_metadata[b"tickerlake.lineage"] = json.dumps(by_date[day].metadata(), sort_keys=True).encode()
+            file_metadata[b"tickerlake.lineage"] = json.dumps(
+                by_date[day].metadata(), sort_keys=True
+            ).encode()
             part = part.replace_schema_metadata(file_metadata)
             sink = io.BytesIO()
             pq.write_table(part, sink, compression="snappy")

@@ -26,7 +26,7 @@ import pandas as pd
 
 from lake import layout
 from lake.api import Lake, Lineage
-from lake.exceptions import LakeError
+from lake.exceptions import InvalidArgumentValue, LakeError
 
 log = logging.getLogger("tickerlake.stages")
 
@@ -122,6 +122,40 @@ def _with_lineage(frame: pd.DataFrame, lineages: Mapping[str, Lineage], ticker: 
     return full
 
 
+def _quarantine(
+    lake: Lake,
+    result: StageResult,
+    dataset: str,
+    ticker: str,
+    date: str,
+    reason: str,
+    *,
+    source_key: str | None,
+    source_version: str | None,
+    payload: bytes | None,
+    run_id: str | None,
+) -> None:
+    """Set a partition aside with its reason (the raw object is never touched) and raise one alert."""
+    lake.quarantine(
+        dataset, ticker, date, reason, source_key=source_key, source_version=source_version, payload=payload
+    )
+    result.quarantined[(ticker, date)] = reason
+    log.warning(
+        "quarantine dataset=%s ticker=%s date=%s source=%s reason=%s",
+        dataset,
+        ticker,
+        date,
+        source_key,
+        reason,
+    )
+    try:
+        from lake.alerts import raise_alert
+
+        raise_alert(lake, "quarantine", dataset, ticker, date, reason, run_id=run_id)
+    except Exception as exc:  # noqa: BLE001 - an alert sink failing must not lose the quarantine
+        log.warning("alert not raised for %s %s %s: %s", dataset, ticker, date, exc)
+
+
 def _write_valid(
     lake: Lake,
     dataset: str,
@@ -143,7 +177,9 @@ def _write_valid(
             continue
         lineage = lineages[date]
         row = frame.iloc[[position]].to_json(orient="records", date_format="iso").encode()
-        lake.quarantine(
+        _quarantine(
+            lake,
+            result,
             dataset,
             ticker,
             date,
@@ -151,9 +187,8 @@ def _write_valid(
             source_key=lineage.source_raw_key,
             source_version=lineage.source_raw_version,
             payload=payloads.get(date, row),
+            run_id=lineage.run_id,
         )
-        result.quarantined[(ticker, date)] = reason
-        log.warning("quarantine dataset=%s ticker=%s date=%s reason=%s", dataset, ticker, date, reason)
     good = frame[~frame["date"].astype(str).isin(bad_dates)]
     if good.empty:
         return
@@ -173,14 +208,17 @@ def _write_valid(
         }
 
 
-def ingest_raw(lake: Lake, source: Any, partitions: Iterable[Partition]) -> StageResult:
+def ingest_raw(
+    lake: Lake, source: Any, partitions: Iterable[Partition], run_id: str | None = None
+) -> StageResult:
     """Fetch each ticker's requested range once and store one verbatim envelope per trading day.
 
-    Requested dates the source has no bar for (an exchange holiday, a missing day) are `skipped`.
-    Source errors propagate (the orchestrator retries with backoff); nothing is half-written: each
-    envelope is one PUT.
+    Requested dates the source has no bar for (an exchange holiday, a missing day) are `skipped`. A payload
+    the lake cannot store as a raw object (not JSON, for another symbol or date) is quarantined as `raw`
+    with its exact bytes. Source errors propagate (the orchestrator retries with backoff); nothing is
+    half-written: each envelope is one PUT.
     """
-    from pipelines.sources import envelope_bytes
+    from pipelines.sources import raw_body, unreadable_reason
 
     result = StageResult("raw")
     for ticker, dates in group_by_ticker(partitions).items():
@@ -191,11 +229,33 @@ def ingest_raw(lake: Lake, source: Any, partitions: Iterable[Partition]) -> Stag
             as_of = envelope.get("as_of") if isinstance(envelope, Mapping) else None
             if as_of not in wanted:
                 continue
-            body = envelope.get("__raw_bytes__") if isinstance(envelope, Mapping) else None
-            data = body if isinstance(body, bytes) else envelope_bytes(envelope)
-            put = lake.put_raw(data, ticker=ticker, date=as_of)
-            result.written[(ticker, as_of)] = {"key": put.key, "version_id": put.version_id, "rows": 1}
             seen.add(as_of)
+            data = raw_body(envelope)
+            problem = unreadable_reason(envelope)
+            if problem is None:
+                try:
+                    put = lake.put_raw(data, ticker=ticker, date=as_of)
+                except InvalidArgumentValue as exc:
+                    problem = str(exc)
+                else:
+                    result.written[(ticker, as_of)] = {
+                        "key": put.key,
+                        "version_id": put.version_id,
+                        "rows": 1,
+                    }
+                    continue
+            _quarantine(
+                lake,
+                result,
+                "raw",
+                ticker,
+                as_of,
+                f"raw payload not stored: {problem}",
+                source_key=None,
+                source_version=None,
+                payload=data,
+                run_id=run_id,
+            )
         for date in wanted - seen:
             result.skipped[(ticker, date)] = "no bar from the source (not a trading day, or a missing day)"
     return result
@@ -364,7 +424,10 @@ def quarantined_now(lake: Lake, dataset: str, partitions: Iterable[Partition]) -
     for ticker, dates in group_by_ticker(partitions).items():
         wanted = set(dates)
         records: dict[str, dict[str, Any]] = {}
-        for record in lake.quarantine_records(dataset, ticker):
+        found_records = list(lake.quarantine_records(dataset, ticker))
+        if dataset == "prices":  # a payload refused before it became a raw object stops prices too
+            found_records += lake.quarantine_records("raw", ticker)
+        for record in found_records:
             date = str(record.get("date"))
             if date in wanted and str(record.get("quarantined_at", "")) >= str(
                 records.get(date, {}).get("quarantined_at", "")
