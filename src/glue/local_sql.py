@@ -19,8 +19,8 @@ Examples
 """
 
 import posixpath
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import InitVar, dataclass, field
 
 import duckdb
 import pyarrow as pa
@@ -59,11 +59,26 @@ class PartitionFilter:
 
 @dataclass
 class LocalResult:
+    """The answer of `run_local`: the rows, the partition files read, and how many the tables hold.
+
+    `files_total` is counted on first access when the query was pruned (counting walks every partition
+    folder of the tables, which a pruned query otherwise never touches).
+    """
+
     table: pa.Table
     files_read: list[str]
-    files_total: int
+    total: InitVar[int | Callable[[], int]]
     notes: list[str] = field(default_factory=list)
     sql: str = ""
+
+    def __post_init__(self, total: int | Callable[[], int]) -> None:
+        self._files_total = total
+
+    @property
+    def files_total(self) -> int:
+        if callable(self._files_total):
+            self._files_total = self._files_total()
+        return self._files_total
 
 
 # --- types ---------------------------------------------------------------------------------------------
@@ -248,21 +263,51 @@ def _table_refs(tree: exp.Query, datasets: Iterable[str]) -> list[_TableRef]:
 # --- the engine ------------------------------------------------------------------------------------------
 
 
-def _partition_files(store, dataset: str) -> list[tuple[str, str, str]]:
+def _folder_filter(filters: Sequence[PartitionFilter]) -> Callable[[str], bool] | None:
+    """Which folders of a dataset a walk must enter for these table references; None: all of them."""
+    if any(f == PartitionFilter() for f in filters):
+        return None
+
+    def descend(folder: str) -> bool:
+        parts = folder.rstrip("/").split("/")  # processed, <dataset>, ticker=T[, date=D[, ...]]
+        if len(parts) < 3 or len(parts) > 4:
+            return True
+        name, _, ticker = parts[2].partition("=")
+        if name != "ticker":
+            return True
+        if len(parts) == 3:
+            return any(f.tickers is None or ticker in f.tickers for f in filters)
+        name, _, date = parts[3].partition("=")
+        return name != "date" or any(f.matches(ticker, date) for f in filters)
+
+    return descend
+
+
+def _partition_files(
+    store, dataset: str, filters: Sequence[PartitionFilter] | None = None
+) -> list[tuple[str, str, str]]:
     """(key, ticker, date) of every object Athena would read for the dataset, in key order.
 
     Like Athena, every object inside a ticker=/date= folder is data except names starting with '_' or '.'.
+    With `filters` and a store that lists by folder (LocalStore), folders no filter can match are not
+    entered, so the answer may leave out objects that none of the filters would read.
     """
     files = []
-    for info in store.list(layout.dataset_root(dataset)):
-        name = posixpath.basename(info.key)
+    prefix = layout.dataset_root(dataset)
+    list_keys = getattr(store, "list_keys", None)  # LocalStore: keys without a version lookup each
+    if list_keys is not None:
+        keys = list_keys(prefix, descend=_folder_filter(filters) if filters else None)
+    else:
+        keys = [info.key for info in store.list(prefix)]
+    for key in keys:
+        name = posixpath.basename(key)
         if name.startswith(("_", ".")):
             continue
         try:
-            ticker, date = layout.parse_partition(info.key)
+            ticker, date = layout.parse_partition(key)
         except ValueError:
             continue
-        files.append((info.key, ticker, date))
+        files.append((key, ticker, date))
     return files
 
 
@@ -322,7 +367,9 @@ def run_local(
     listings: dict[str, list[tuple[str, str, str]]] = {}
     for ref in refs:
         if ref.dataset not in listings:
-            listings[ref.dataset] = _partition_files(store, ref.dataset)
+            filters = [other.filter for other in refs if other.dataset == ref.dataset]
+            listings[ref.dataset] = _partition_files(store, ref.dataset, filters)
+    pruned = _folder_filter([ref.filter for ref in refs]) is not None and hasattr(store, "list_keys")
 
     fs, base = store.arrow_filesystem()
     con = duckdb.connect(config={"threads": 4})
@@ -367,11 +414,18 @@ def run_local(
         for ref in refs
         if ref.filter.tickers is None
     ]
-    total = sum(len(files) for files in listings.values())
+    if pruned:
+        datasets = list(listings)
+
+        def total() -> int:
+            return sum(len(_partition_files(store, dataset)) for dataset in datasets)
+
+    else:
+        total = sum(len(files) for files in listings.values())  # type: ignore[assignment]
     return LocalResult(
         table=table,
         files_read=sorted(files_read),
-        files_total=total,
+        total=total,
         notes=sorted(set(notes)),
         sql=duck_sql,
     )

@@ -624,14 +624,22 @@ class Lake:
         frame.attrs.update(key=key, version_id=stored.info.version_id)
         return frame
 
+    def list_keys(self, prefix: str) -> list[str]:
+        """The keys under `prefix`: the store's key-only listing when it has one (LocalStore), which skips the
+        per-key version lookup of `list` (on a 10-year history that lookup was half of an increment's time)."""
+        list_keys = getattr(self.store, "list_keys", None)
+        if list_keys is not None:
+            return list_keys(prefix)
+        return [info.key for info in self.store.list(prefix)]
+
     def partitions(self, dataset: str, ticker: str | None = None) -> list[tuple[str, str]]:
         """(ticker, date) of every partition present, sorted; pruned by key listing only."""
         prefix = layout.dataset_root(dataset) if ticker is None else layout.dataset_prefix(dataset, ticker)
         found = set()
-        for info in self.store.list(prefix):
-            if info.key.endswith("/" + layout.PARTITION_FILE):
+        for key in self.list_keys(prefix):
+            if key.endswith("/" + layout.PARTITION_FILE):
                 try:
-                    found.add(layout.parse_partition(info.key))
+                    found.add(layout.parse_partition(key))
                 except ValueError:  # a foreign file in the folder: not a partition
                     continue
         return sorted(found)

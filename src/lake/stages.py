@@ -14,6 +14,7 @@ uses only rows dated on or before it), so a backfill of many dates costs one rea
 per ticker, not one per day.
 """
 
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -26,7 +27,7 @@ import pandas as pd
 
 from lake import layout
 from lake.api import Lake, Lineage
-from lake.exceptions import InvalidArgumentValue, LakeError
+from lake.exceptions import InvalidArgumentValue, LakeError, ObjectNotFound
 
 log = logging.getLogger("tickerlake.stages")
 
@@ -226,7 +227,10 @@ def ingest_raw(
         envelopes = source.fetch(ticker, dates[0], dates[-1])
         seen: set[str] = set()
         for envelope in envelopes:
-            as_of = envelope.get("as_of") if isinstance(envelope, Mapping) else None
+            # A file's envelope is routed to a partition (its `.as_of`) which its content may contradict.
+            as_of = getattr(envelope, "as_of", None) or (
+                envelope.get("as_of") if isinstance(envelope, Mapping) else None
+            )
             if as_of not in wanted:
                 continue
             seen.add(as_of)
@@ -264,14 +268,20 @@ def ingest_raw(
 def _latest_raw_by_date(lake: Lake, ticker: str, dates: Iterable[str]) -> dict[str, Any]:
     """{date: ObjectInfo of the newest raw object}, from one listing of the ticker's raw prefix."""
     wanted = set(dates)
-    latest: dict[str, Any] = {}
-    for info in lake.store.list(layout.raw_prefix(ticker)):
+    newest: dict[str, str] = {}
+    for key in lake.list_keys(layout.raw_prefix(ticker)):
         try:
-            _, date = layout.parse_partition(info.key)
+            _, date = layout.parse_partition(key)
         except ValueError:
             continue
-        if date in wanted and (date not in latest or info.key > latest[date].key):
-            latest[date] = info
+        if date in wanted and (date not in newest or key > newest[date]):
+            newest[date] = key
+    # Versions are resolved for the chosen keys only: an increment of one day on a 10-year history looks
+    # up one object, not the ~2,600 the listing holds.
+    latest: dict[str, Any] = {}
+    for date, key in newest.items():
+        with contextlib.suppress(ObjectNotFound):  # deleted since the listing: as if never listed
+            latest[date] = lake.store.head(key)
     return latest
 
 

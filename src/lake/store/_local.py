@@ -36,7 +36,7 @@ import secrets
 import shutil
 import stat
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -226,6 +226,17 @@ class LocalStore:
                 etag=info.etag,
             )
 
+    def list_keys(self, prefix: str, *, descend: Callable[[str], bool] | None = None) -> list[str]:
+        """The keys `list(prefix)` would yield, in key order, without resolving their versions.
+
+        The real file at `<root>/<key>` *is* the latest version, so its presence is the key's: a walk of the
+        folder answers, with no per-key version lookup (what partition pruning and history reads need).
+        `descend(folder)` (a key prefix ending in '/') may skip a folder and all under it: how a query
+        reads only the partition folders its WHERE clause can match (Athena's partition projection)."""
+        prefix = check_prefix(prefix)
+        start = self.root / prefix.rpartition("/")[0] if "/" in prefix else self.root
+        return sorted(key for key in self._walk(start, descend) if key.startswith(prefix))
+
     def list_versions(self, key: str) -> list[ObjectInfo]:
         """Every version of the key, newest first, with metadata; delete markers are not listed."""
         key = check_key(key)
@@ -388,24 +399,32 @@ class LocalStore:
             last_modified=dt.datetime.fromtimestamp(real_stat.st_mtime, dt.UTC),
         )
 
-    def _walk(self, start: Path) -> Iterator[str]:
-        stack = [start]
+    def _walk(self, start: Path, descend: Callable[[str], bool] | None = None) -> Iterator[str]:
+        """Keys of the real files under `start` (the sidecar skipped), in no particular order.
+
+        Plain strings and os.scandir, not pathlib: a listing of a long history walks tens of thousands of
+        folders, and Path objects cost more than the system calls."""
+        root = self.root.as_posix()
+        skip = self._sidecar.as_posix()
+        cut = len(root) + 1
+        stack = [start.as_posix()]
         while stack:
             folder = stack.pop()
             try:
-                entries = list(os.scandir(folder))
+                with os.scandir(folder) as listing:
+                    entries = list(listing)
             except (FileNotFoundError, NotADirectoryError):
                 continue
             for entry in entries:
-                path = Path(entry.path)
-                if path == self._sidecar:
+                path = entry.path
+                if path == skip:
                     continue
                 if entry.is_dir(follow_symlinks=False):
-                    stack.append(path)
+                    if descend is None or descend(path[cut:] + "/"):
+                        stack.append(path)
                 elif entry.is_file():
-                    key = path.relative_to(self.root).as_posix()
                     with contextlib.suppress(InvalidArgumentValue):
-                        yield check_key(key)
+                        yield check_key(path[cut:])
 
     # ------------------------------------------------------------------ internals: writing
 
