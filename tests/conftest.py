@@ -34,8 +34,15 @@ def s3_bucket(moto_server) -> str:
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch, tmp_path):
     """No test reads the developer's configuration or writes the developer's cache/lake."""
-    for name in ("TICKERLAKE_LAKE_URI", "TICKERLAKE_DEPLOYMENT", "CACHE_BACKEND", "PDF_BUCKET_NAME",
-                 "LINE_CHANNEL_SECRET", "LINE_CHANNEL_ACCESS_TOKEN", "OPENAI_API_KEY"):
+    for name in (
+        "TICKERLAKE_LAKE_URI",
+        "TICKERLAKE_DEPLOYMENT",
+        "CACHE_BACKEND",
+        "PDF_BUCKET_NAME",
+        "LINE_CHANNEL_SECRET",
+        "LINE_CHANNEL_ACCESS_TOKEN",
+        "OPENAI_API_KEY",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("CACHE_SQLITE_PATH", str(tmp_path / "cache" / "cache.db"))
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))

@@ -63,7 +63,9 @@ def _clean_lake(tmp_path: Path, tickers, start, end) -> Lake:
     uri = str(tmp_path / "clean")
     Lake.open(uri).init()
     with dg.instance_for_test() as instance:
-        summary = run_lake(build_defs(lake_uri=uri), tickers, start, end, instance=instance, with_reports=False)
+        summary = run_lake(
+            build_defs(lake_uri=uri), tickers, start, end, instance=instance, with_reports=False
+        )
     assert summary.ok
     return Lake.open(uri)
 
@@ -95,8 +97,16 @@ def test_s3_outage_mid_backfill_fails_cleanly_and_a_rerun_completes(s3_proxy, tm
             cut.append(chunk)
 
     with dg.instance_for_test() as instance:
-        broken = run_lake(defs, tickers, start, end, chunk_size=1, instance=instance, on_chunk=cut_after_first_chunk,
-                          with_reports=False)
+        broken = run_lake(
+            defs,
+            tickers,
+            start,
+            end,
+            chunk_size=1,
+            instance=instance,
+            on_chunk=cut_after_first_chunk,
+            with_reports=False,
+        )
         assert not broken.ok and len(broken.failed) == 2  # the two chunks after the outage failed, reported
         assert broken.done > 0
         s3_proxy.start()
@@ -109,9 +119,30 @@ def test_s3_outage_mid_backfill_fails_cleanly_and_a_rerun_completes(s3_proxy, tm
 
 def _run_cli(uri: str, tickers: str, start: str, end: str, env: dict | None = None) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "tickerlake_cli.main", "run", "--lake", uri, "--tickers", tickers, "--start", start,
-         "--end", end, "--no-record", "--no-reports", "--workers", "1", "--chunk", "1"],
-        env=env or dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "tickerlake_cli.main",
+            "run",
+            "--lake",
+            uri,
+            "--tickers",
+            tickers,
+            "--start",
+            start,
+            "--end",
+            end,
+            "--no-record",
+            "--no-reports",
+            "--workers",
+            "1",
+            "--chunk",
+            "1",
+        ],
+        env=env or dict(os.environ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
     )
 
 
@@ -172,8 +203,15 @@ def test_the_bad_payload_corpus_is_quarantined_and_the_other_tickers_are_unaffec
     uri = str(tmp_path / "lake")
     Lake.open(uri).init()
     with dg.instance_for_test() as instance:
-        summary = run_lake(build_defs(lake_uri=uri, source=f"dir:{folder}"), ["D05.SI", "C6L.SI"], start, end,
-                           chunk_size=1, instance=instance, with_reports=False)
+        summary = run_lake(
+            build_defs(lake_uri=uri, source=f"dir:{folder}"),
+            ["D05.SI", "C6L.SI"],
+            start,
+            end,
+            chunk_size=1,
+            instance=instance,
+            with_reports=False,
+        )
     assert summary.ok  # every bad partition was explicitly quarantined: the run succeeds
     lake = Lake.open(uri)
     assert {d for _, d in lake.partitions("prices", "D05.SI")} == set()
@@ -181,7 +219,9 @@ def test_the_bad_payload_corpus_is_quarantined_and_the_other_tickers_are_unaffec
     for entry in manifest:
         body = (CORPUS / entry["file"]).read_bytes()
         date = entry["as_of"]
-        records = lake.quarantine_records("prices", "D05.SI", date) + lake.quarantine_records("raw", "D05.SI", date)
+        records = lake.quarantine_records("prices", "D05.SI", date) + lake.quarantine_records(
+            "raw", "D05.SI", date
+        )
         assert records, f"{entry['file']} was not quarantined"
         assert records[-1]["reason"]
         assert ("D05.SI", date) in summary.quarantined
