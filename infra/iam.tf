@@ -58,6 +58,21 @@ data "aws_iam_policy_document" "report_lambda" {
     }
   }
 
+  # The cache's event log (report_app/cache_events.py) and the adaptive TTL's activity snapshot.
+  statement {
+    sid       = "WriteCacheEvents"
+    effect    = "Allow"
+    actions   = ["s3:PutObject", "s3:PutObjectTagging"]
+    resources = ["${local.lake_arn}/${local.lake_prefix}ops/cache_events/*"]
+  }
+
+  statement {
+    sid       = "ReadCacheActivity"
+    effect    = "Allow"
+    actions   = ["s3:GetObject"]
+    resources = ["${local.lake_arn}/${local.lake_prefix}ops/cache_activity/*"]
+  }
+
   # The cache store writes tags with its objects (PutObjectTagging) and drops a stale entry (DeleteObject).
   statement {
     sid       = "ReadWriteReportCache"
