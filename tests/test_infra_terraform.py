@@ -175,11 +175,12 @@ def test_lambda_reads_processed_and_raw_only_from_the_lake(tf):
     assert _one(listing["condition"])["variable"] == "s3:prefix"
 
 
-def test_lambda_writes_only_cache_and_reports_and_reads_only_python_libs(tf):
+def test_lambda_writes_only_cache_reports_and_its_event_log_and_reads_only_python_libs(tf):
     writes = [
         s for _, s in _statements(tf) if _ in ("report_lambda",) and "s3:PutObject" in s.get("actions", [])
     ]
     assert sorted(r for s in writes for r in s["resources"]) == [
+        "${local.lake_arn}/${local.lake_prefix}ops/cache_events/*",
         "${local.reports_arn}/cache/*",
         "${local.reports_arn}/reports/*",
     ]
