@@ -546,43 +546,12 @@ class Lake:
             raise InvalidArgumentValue(f"lineage for {where} must be a Lineage, got {type(lineage).__name__}")
         if df.empty:
             raise InvalidArgumentValue(f"no rows given for {where}")
-        if "ticker" in df.columns:
-            others = sorted({str(value) for value in df["ticker"]} - {ticker})
-            if others:
-                raise InvalidArgumentValue(f"rows for ticker(s) {', '.join(others)} given for {where}")
         if "date" in df.columns:
             others = sorted(set(_row_dates(df)) - {date})
             if others:
                 raise InvalidArgumentValue(f"rows dated {', '.join(others)} given for {where}")
-        extra = [str(name) for name in df.columns if name not in schema.names]
-        if extra:
-            raise InvalidArgumentValue(
-                f"columns {', '.join(extra)} are not in the {dataset} schema ({where})"
-            )
-        frame = df.assign(
-            ticker=ticker,
-            date=dt.date.fromisoformat(date),
-            source_raw_key=lineage.source_raw_key,
-            source_raw_version=lineage.source_raw_version,
-            computation_version=lineage.computation_version,
-            computed_at=pd.Timestamp(lineage.computed_at),
-            run_id=lineage.run_id,
-        )
-        missing = [name for name in schema.names if name not in frame.columns]
-        if missing:
-            raise InvalidArgumentValue(
-                f"columns {', '.join(missing)} of the {dataset} schema are missing ({where})"
-            )
-        try:
-            table = pa.Table.from_pandas(frame[schema.names], schema=schema, preserve_index=False)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError, TypeError) as exc:
-            raise InvalidArgumentValue(f"rows for {where} do not fit the {dataset} schema: {exc}") from None
-        file_metadata = dict(table.schema.metadata or {})
-        file_metadata[b"tickerlake.lineage"] = json.dumps(lineage.metadata(), sort_keys=True).encode()
-        table = table.replace_schema_metadata(file_metadata)
-        sink = io.BytesIO()
-        pq.write_table(table, sink, compression="snappy")
-        return sink.getvalue(), table.num_rows
+        dates = pd.Series([date] * len(df), index=df.index, dtype=object)
+        return self._encode_many(dataset, ticker, df, dates, {date: lineage}, schema)[date]
 
     def _put_partition(
         self, dataset: str, ticker: str, date: str, body: bytes, rows: int, lineage: Lineage
