@@ -9,9 +9,9 @@ universe × 2 years backfill take about an hour, so the full figure is fitted: s
 from __future__ import annotations
 
 import cProfile
-from pathlib import Path
 import pstats
 import tempfile
+from pathlib import Path
 from typing import Any
 
 from bench import _lakes
@@ -74,8 +74,16 @@ def _warm_up(record: bool) -> None:
         _lakes.open_lake(root / "lake")
         symbol = _lakes.tickers(1)
         days = _lakes.weekdays(_lakes.years_before(END_DATE, 0.05), END_DATE)
-        run_lake(build_defs(lake_uri=uri, source="sample"), symbol, days[0], days[-1], record=record,
-                 with_reports=False, lake_uri=uri, source="sample")
+        run_lake(
+            build_defs(lake_uri=uri, source="sample"),
+            symbol,
+            days[0],
+            days[-1],
+            record=record,
+            with_reports=False,
+            lake_uri=uri,
+            source="sample",
+        )
 
 
 def task_lake_run(args: dict[str, Any]) -> dict[str, Any]:
@@ -95,8 +103,16 @@ def task_lake_run(args: dict[str, Any]) -> dict[str, Any]:
 
         def go():
             return run_lake(
-                defs, symbols, days[0], days[-1], chunk_size=args.get("chunk", 4), workers=1,
-                record=record, with_reports=False, lake_uri=uri, source="sample",
+                defs,
+                symbols,
+                days[0],
+                days[-1],
+                chunk_size=args.get("chunk", 4),
+                workers=1,
+                record=record,
+                with_reports=False,
+                lake_uri=uri,
+                source="sample",
             )
 
         if profiler:
@@ -189,8 +205,11 @@ def measure(config: dict[str, Any]) -> dict[str, Any]:
     fits = {}
     for name, series in (("run_lake", runs), ("stages", stage_runs), ("floor", floors)):
         a, b = fit_line(xs, [r["seconds"] for r in series])
-        fits[name] = {"intercept_s": round(a, 3), "per_ticker_s": round(b, 3),
-                      "r2": round(r_squared(xs, [r["seconds"] for r in series], a, b), 4)}
+        fits[name] = {
+            "intercept_s": round(a, 3),
+            "per_ticker_s": round(b, 3),
+            "r2": round(r_squared(xs, [r["seconds"] for r in series], a, b), 4),
+        }
     target = config["target_tickers"]
     at_target = {name: fit["intercept_s"] + fit["per_ticker_s"] * target for name, fit in fits.items()}
     measured_at_target = next((r for r in runs if r["tickers"] == target), None)
@@ -212,7 +231,8 @@ def measure(config: dict[str, Any]) -> dict[str, Any]:
         "floor_seconds": round(floor_seconds, 2),
         "ratio": round(seconds / floor_seconds, 2),
         "peak_rss_mb": largest["peak_rss_mb"],
-        "objects_written": measured_at_target["objects_written"] if measured_at_target
+        "objects_written": measured_at_target["objects_written"]
+        if measured_at_target
         else expected_objects(target, years),
         "extrapolated": measured_at_target is None,
         "scale": {"tickers": target, "years": years, "measured_ticker_counts": config["ticker_counts"]},
@@ -231,8 +251,13 @@ def measure(config: dict[str, Any]) -> dict[str, Any]:
             "factor": round(recorded["seconds"] / unrecorded["seconds"], 2),
             "partitions": recorded["partitions"],
         },
-        "profile": {**profiled["profile"], "run_s": profiled["seconds"], "tickers": profiled["tickers"],
-                    "years": profiled["years"], "partitions": profiled["partitions"]},
+        "profile": {
+            **profiled["profile"],
+            "run_s": profiled["seconds"],
+            "tickers": profiled["tickers"],
+            "years": profiled["years"],
+            "partitions": profiled["partitions"],
+        },
         "peak_rss_by_scale": {str(r["tickers"]): r["peak_rss_mb"] for r in runs},
     }
 

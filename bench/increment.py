@@ -37,15 +37,27 @@ def task_increment(args: dict[str, Any]) -> dict[str, Any]:
         uri = f"{root}/lake"
         seed = _lakes.open_lake(Path(uri), durable=False)
         seconds_seed, _ = timed(
-            lambda: _lakes.seed_with_stages(seed, symbols, _lakes.years_before(END_DATE, args["years"]), END_DATE)
+            lambda: _lakes.seed_with_stages(
+                seed, symbols, _lakes.years_before(END_DATE, args["years"]), END_DATE
+            )
         )
         defs = build_defs(lake_uri=uri, source="sample")
         days = _next_weekdays(END_DATE, args["days"] + 1)
         samples, objects = [], []
         for index, day in enumerate(days):
             seconds, summary = timed(
-                lambda day=day: run_lake(defs, symbols, day, day, chunk_size=4, workers=1, record=record,
-                                         with_reports=False, lake_uri=uri, source="sample")
+                lambda day=day: run_lake(
+                    defs,
+                    symbols,
+                    day,
+                    day,
+                    chunk_size=4,
+                    workers=1,
+                    record=record,
+                    with_reports=False,
+                    lake_uri=uri,
+                    source="sample",
+                )
             )
             if summary.failed:
                 raise RuntimeError(f"increment {day} failed: {summary.failed}")
@@ -68,8 +80,9 @@ def measure(config: dict[str, Any]) -> dict[str, Any]:
     results = {}
     for years in (short, long):
         log(f"increment: {config['tickers']} tickers, {years} years of history")
-        results[years] = run_child(MODULE, "increment", {"tickers": config["tickers"], "years": years,
-                                                          "days": config["days"]})
+        results[years] = run_child(
+            MODULE, "increment", {"tickers": config["tickers"], "years": years, "days": config["days"]}
+        )
         log(f"increment: {results[years]['seconds']} s (seed {results[years]['seed_s']} s)")
     return {
         "seconds_2y_history": results[short]["seconds"],

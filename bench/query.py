@@ -32,8 +32,14 @@ def seed_indicators(root: Path, symbols: list[str], years: float) -> int:
         frame = frames[DATASET].drop(columns=["ticker"])
         frame["date"] = frame["date"].astype(str)
         lineage = {
-            day: Lineage(f"raw/yfinance/ticker={symbol}/date={day}/seed.json", "seed", "1", computed_at,
-                         "bench-seed", DATASET)
+            day: Lineage(
+                f"raw/yfinance/ticker={symbol}/date={day}/seed.json",
+                "seed",
+                "1",
+                computed_at,
+                "bench-seed",
+                DATASET,
+            )
             for day in frame["date"]
         }
         written += len(lake.write_partitions(DATASET, symbol, frame, lineage))
@@ -54,21 +60,31 @@ def task_queries(args: dict[str, Any]) -> dict[str, Any]:
             f"AND date BETWEEN '{first}' AND '{day}' ORDER BY date",
             "cross_section": f"SELECT ticker, close, rsi_14 FROM {DATASET} WHERE date = '{day}' ORDER BY ticker",
         }
-        results: dict[str, Any] = {"tickers": len(symbols), "years": args["years"], "objects": objects,
-                                   "seed_s": round(seed_s, 1), "queries": queries}
+        results: dict[str, Any] = {
+            "tickers": len(symbols),
+            "years": args["years"],
+            "objects": objects,
+            "seed_s": round(seed_s, 1),
+            "queries": queries,
+        }
         for name, sql in queries.items():
             rows = run_local(sql, lake_uri=root).table.num_rows
             samples = repeat(lambda sql=sql: run_local(sql, lake_uri=root), args["reps"], warmup=1)
-            results[name] = {"ms_p50": round(p50(samples) * 1000, 1), "rows": rows,
-                             "ms_samples": [round(s * 1000, 1) for s in samples]}
+            results[name] = {
+                "ms_p50": round(p50(samples) * 1000, 1),
+                "rows": rows,
+                "ms_samples": [round(s * 1000, 1) for s in samples],
+            }
     return results
 
 
 def measure(config: dict[str, Any]) -> dict[str, Any]:
     log(f"query: seeding indicators for {config['tickers']} tickers × {config['years']} years")
     found = run_child(MODULE, "queries", config)
-    log(f"query: point {found['point']['ms_p50']} ms, series {found['series_2y']['ms_p50']} ms, "
-        f"cross-section {found['cross_section']['ms_p50']} ms")
+    log(
+        f"query: point {found['point']['ms_p50']} ms, series {found['series_2y']['ms_p50']} ms, "
+        f"cross-section {found['cross_section']['ms_p50']} ms"
+    )
     return {
         "point_ms_p50": found["point"]["ms_p50"],
         "series_2y_ms_p50": found["series_2y"]["ms_p50"],
