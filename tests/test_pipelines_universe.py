@@ -10,7 +10,9 @@ from pipelines.exceptions import UnknownTicker
 from pipelines.sources import load_universe
 from pipelines.sources.universe import UNIVERSE_CSV, read_universe
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "dr_tickers.csv"  # beside the checkout
+REFERENCE = (
+    Path(__file__).resolve().parents[2] / "shared" / "reference" / "dr_tickers.csv"
+)  # beside the checkout
 
 
 @pytest.fixture(scope="module")
