@@ -125,6 +125,13 @@ def check_key(key: object) -> str:
     return key
 
 
+def check_data(key: str, data: object) -> bytes:
+    """The object's body as bytes; bytes-like only (a str would be silently encoded otherwise)."""
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise InvalidArgumentValue(f"data for {key!r} must be bytes, got {type(data).__name__}")
+    return bytes(data)
+
+
 def check_prefix(prefix: object) -> str:
     """A listing prefix: '' (everything) or the start of a valid key."""
     if prefix == "":

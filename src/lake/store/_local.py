@@ -46,6 +46,7 @@ from lake.store._base import (
     ObjectInfo,
     PutResult,
     StoredObject,
+    check_data,
     check_expiry,
     check_key,
     check_metadata,
@@ -134,9 +135,7 @@ class LocalStore:
         content_type: str | None = None,
     ) -> PutResult:
         key = check_key(key)
-        if not isinstance(data, bytes | bytearray | memoryview):
-            raise InvalidArgumentValue(f"data for {key!r} must be bytes, got {type(data).__name__}")
-        data = bytes(data)
+        data = check_data(key, data)
         record: dict[str, Any] = {
             "key": key,
             "size": len(data),

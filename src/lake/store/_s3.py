@@ -27,6 +27,7 @@ from lake.store._base import (
     ObjectInfo,
     PutResult,
     StoredObject,
+    check_data,
     check_expiry,
     check_key,
     check_metadata,
@@ -259,8 +260,7 @@ class S3Store:
         content_type: str | None = None,
     ) -> PutResult:
         key = check_key(key)
-        if not isinstance(data, bytes | bytearray | memoryview):
-            raise InvalidArgumentValue(f"data for {key!r} must be bytes, got {type(data).__name__}")
+        data = check_data(key, data)
         kwargs: dict[str, Any] = {
             "Bucket": self.bucket,
             "Key": self._full(key),
