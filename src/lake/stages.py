@@ -374,28 +374,29 @@ def build_derived(lake: Lake, dataset: str, partitions: Iterable[Partition], run
     result = StageResult(dataset)
     computed_at = _now()
     for ticker, dates in group_by_ticker(partitions).items():
-        prices = _history(lake, "prices", ticker, dates[-1])
-        if prices.empty:
+        # Each dataset reads only what it is computed from: percentiles need no prices.
+        needs = {
+            "indicators": ("prices",),
+            "percentiles": ("indicators",),
+            "features": ("prices", "indicators"),
+        }
+        inputs = {name: _history(lake, name, ticker, dates[-1]) for name in needs[dataset]}
+        empty = [name for name, frame in inputs.items() if frame.empty]
+        if empty:
             for date in dates:
-                result.skipped[(ticker, date)] = "no prices rows"
+                result.skipped[(ticker, date)] = f"no {empty[0]} rows"
             continue
         if dataset == "indicators":
-            values = compute_indicators(prices)
-            upstream = prices
+            upstream = inputs["prices"]
+            values = compute_indicators(upstream)
+        elif dataset == "percentiles":
+            upstream = inputs["indicators"]
+            values = compute_percentiles(upstream)
         else:
-            indicators = _history(lake, "indicators", ticker, dates[-1])
-            if indicators.empty:
-                for date in dates:
-                    result.skipped[(ticker, date)] = "no indicators rows"
-                continue
-            if dataset == "percentiles":
-                values = compute_percentiles(indicators)
-                upstream = indicators
-            else:
-                common = prices[prices["date"].isin(set(indicators["date"]))].reset_index(drop=True)
-                indicators = indicators[indicators["date"].isin(set(common["date"]))].reset_index(drop=True)
-                values = compute_features(common, indicators)
-                upstream = common
+            prices, indicators = inputs["prices"], inputs["indicators"]
+            upstream = prices[prices["date"].isin(set(indicators["date"]))].reset_index(drop=True)
+            indicators = indicators[indicators["date"].isin(set(upstream["date"]))].reset_index(drop=True)
+            values = compute_features(upstream, indicators)
         values = values.assign(date=upstream["date"].to_numpy())
         sources = dict(
             zip(
