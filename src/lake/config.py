@@ -11,14 +11,24 @@ def _env(name: str, default: str | None = None) -> str | None:
     return value if value not in (None, "") else default
 
 
-def _env_float(name: str, default: float) -> float:
-    raw = _env(name)
-    if raw is None:
+def _number(name: str, default, kind, expected: str):
+    raw = os.environ.get(name, "")
+    if raw == "":
         return default
     try:
-        return float(raw)
+        return kind(raw)
     except ValueError:
-        raise ValueError(f"{name} must be a number, got {raw!r}") from None
+        raise ValueError(f"{name} must be {expected}, got {raw!r}") from None
+
+
+def env_float(name: str, default: float) -> float:
+    """A number from the environment; unset or empty gives `default`; a bad value is refused naming the variable."""
+    return _number(name, default, float, "a number")
+
+
+def env_int(name: str, default: int) -> int:
+    """A whole number from the environment; unset or empty gives `default`."""
+    return _number(name, default, int, "a whole number")
 
 
 @dataclass(frozen=True)
@@ -57,12 +67,12 @@ class Settings:
             glue_database=_env("TICKERLAKE_GLUE_DATABASE", "tickerlake") or "tickerlake",
             deployment=deployment,
             cache_backend=backend,
-            cache_ttl_hours=_env_float("CACHE_TTL_HOURS", 24.0),
+            cache_ttl_hours=env_float("CACHE_TTL_HOURS", 24.0),
             cache_sqlite_path=Path(sqlite_path)
             if sqlite_path
             else Path(tempfile.gettempdir()) / "tickerlake" / "cache.db",
             pdf_bucket_name=_env("PDF_BUCKET_NAME"),
-            pdf_url_expiration_hours=_env_float("PDF_URL_EXPIRATION_HOURS", 24.0),
+            pdf_url_expiration_hours=env_float("PDF_URL_EXPIRATION_HOURS", 24.0),
             line_channel_secret=_env("LINE_CHANNEL_SECRET"),
             line_channel_access_token=_env("LINE_CHANNEL_ACCESS_TOKEN"),
             line_api_base_url=_env("LINE_API_BASE_URL"),

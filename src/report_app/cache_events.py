@@ -53,6 +53,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from lake import layout
+from lake.config import env_float, env_int
 
 log = logging.getLogger(__name__)
 
@@ -250,8 +251,8 @@ class CacheEventLog:
             raise ValueError(f"CACHE_EVENTS must be 1 or 0, got {enabled!r}")
         return cls(
             store,
-            flush_every=_env_int("CACHE_EVENTS_FLUSH_EVERY", 200),
-            max_age_seconds=_env_float("CACHE_EVENTS_FLUSH_SECONDS", 60.0),
+            flush_every=env_int("CACHE_EVENTS_FLUSH_EVERY", 200),
+            max_age_seconds=env_float("CACHE_EVENTS_FLUSH_SECONDS", 60.0),
         )
 
     @property
@@ -356,26 +357,6 @@ def flush_all() -> list[str]:
 
 
 atexit.register(flush_all)
-
-
-def _env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be a whole number, got {raw!r}") from None
-
-
-def _env_float(name: str, default: float) -> float:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be a number, got {raw!r}") from None
 
 
 # ------------------------------------------------------------------------------------------------ read

@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lake import layout
+from lake.config import env_float
 from lake.exceptions import ObjectNotFound
 
 log = logging.getLogger(__name__)
@@ -64,16 +65,6 @@ __all__ = [
     "publish_ticker_activity",
     "replay",
 ]
-
-
-def _env_float(name: str, default: float) -> float:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be a number, got {raw!r}") from None
 
 
 @dataclass(frozen=True)
@@ -103,13 +94,13 @@ class TtlConfig:
         flag = os.environ.get("CACHE_TTL_ADAPTIVE", "0").strip().lower()
         if flag not in ("", "0", "1", "true", "false", "yes", "no", "on", "off"):
             raise ValueError(f"CACHE_TTL_ADAPTIVE must be 1 or 0, got {flag!r}")
-        window = _env_float("CACHE_TTL_WINDOW_DAYS", 7)
+        window = env_float("CACHE_TTL_WINDOW_DAYS", 7)
         if window != int(window):
             raise ValueError(f"CACHE_TTL_WINDOW_DAYS must be a whole number, got {window}")
         return cls(
-            base_hours=base_hours if base_hours is not None else _env_float("CACHE_TTL_HOURS", 24.0),
-            min_hours=_env_float("CACHE_TTL_MIN_HOURS", 6.0),
-            max_hours=_env_float("CACHE_TTL_MAX_HOURS", 72.0),
+            base_hours=base_hours if base_hours is not None else env_float("CACHE_TTL_HOURS", 24.0),
+            min_hours=env_float("CACHE_TTL_MIN_HOURS", 6.0),
+            max_hours=env_float("CACHE_TTL_MAX_HOURS", 72.0),
             adaptive=flag in ("1", "true", "yes", "on"),
             window_days=int(window),
         )
