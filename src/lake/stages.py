@@ -16,7 +16,6 @@ per ticker, not one per day.
 
 import contextlib
 import datetime as dt
-import json
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -464,7 +463,3 @@ def _latest_by_date(lake: Lake, dataset: str, ticker: str) -> dict[str, Any]:
             continue
         latest[date] = info
     return latest
-
-
-def summary_json(result: StageResult) -> str:
-    return json.dumps({"dataset": result.dataset, **result.counts()})
