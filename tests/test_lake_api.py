@@ -239,6 +239,26 @@ def test_read_dataset_prunes_partitions_by_key_before_reading(lake):
         lake.read_dataset("prices", [T], start="2025-01-06", schema=SCHEMA)
 
 
+def test_read_dataset_warmup_adds_the_last_partitions_before_start_and_no_more(lake):
+    for date in ("2025-01-02", "2025-01-03", "2025-01-06", "2025-01-07", "2025-01-08"):
+        write(lake, date=date)
+    write(lake, ticker="Z74.SI", date="2025-01-03")
+    # Older than the warm-up: reading it would fail, so success proves the read stopped before it.
+    lake.store.put(layout.dataset_key("prices", T, "2024-12-31"), b"not parquet")
+    frame = lake.read_dataset("prices", [T, "Z74.SI"], start="2025-01-07", end="2025-01-07", warmup=2,
+                              schema=SCHEMA)  # fmt: skip
+    assert frame[["ticker", "date"]].astype(str).values.tolist() == [
+        [T, "2025-01-03"],
+        [T, "2025-01-06"],
+        [T, "2025-01-07"],
+        ["Z74.SI", "2025-01-03"],
+    ]
+    with pytest.raises(LakeError):
+        lake.read_dataset("prices", [T], start="2025-01-07", warmup=5, schema=SCHEMA)
+    with pytest.raises(InvalidArgumentValue, match="warmup.*-1"):
+        lake.read_dataset("prices", [T], start="2025-01-07", warmup=-1, schema=SCHEMA)
+
+
 def test_read_dataset_with_nothing_to_read_is_empty_with_the_columns(lake):
     frame = lake.read_dataset("prices", ["NVDA"], schema=SCHEMA)
     assert frame.empty

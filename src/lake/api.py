@@ -30,6 +30,7 @@ import io
 import json
 import logging
 import re
+from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -621,8 +622,13 @@ class Lake:
         end: str | None = None,
         *,
         schema: pa.Schema | None = None,
+        warmup: int = 0,
     ) -> pd.DataFrame:
         """The latest version of each partition for `tickers` and `start` <= date <= `end` (inclusive).
+
+        `warmup` (with `start`): also the last `warmup` partitions of each ticker dated before `start` — the
+        sessions a windowed or recursive computation needs before its first output row, without reading the
+        whole history.
 
         Partitions are pruned by listing keys, then the chosen files are read with pyarrow over the
         store's filesystem. Sorted by ticker, date. With nothing to read: an empty frame with the
@@ -635,12 +641,20 @@ class Lake:
         last = layout.validate_date(end) if end is not None else None
         if first and last and first > last:
             raise InvalidArgumentValue(f"start {first} is after end {last}")
+        if not isinstance(warmup, int) or warmup < 0:
+            raise InvalidArgumentValue(f"warmup must be a non-negative number of partitions, got {warmup!r}")
         full_schema = _dataset_schema(dataset, schema, required=False)
         chosen = []
         for ticker in wanted if wanted is not None else [None]:
+            earlier: dict[str, list[str]] = defaultdict(list)  # ticker → dates before `first`, ascending
             for part_ticker, part_date in self.partitions(dataset, ticker):
-                if (first is None or part_date >= first) and (last is None or part_date <= last):
+                if first is not None and part_date < first:
+                    if warmup:
+                        earlier[part_ticker].append(part_date)
+                elif last is None or part_date <= last:
                     chosen.append(layout.dataset_key(dataset, part_ticker, part_date))
+            for part_ticker, part_dates in earlier.items():
+                chosen.extend(layout.dataset_key(dataset, part_ticker, d) for d in part_dates[-warmup:])
         if not chosen:
             if full_schema is None:
                 return pd.DataFrame(

@@ -6,12 +6,13 @@ Bad input never stops the other partitions: it is quarantined with its reason an
 
     ingest_raw      source.fetch → raw/yfinance/ticker=T/date=D/<fetched_at>.json (verbatim)
     build_prices    latest raw object of (T, D) → parse_envelope → processed/prices
-    build_derived   a ticker's history up to the latest requested date → compute_indicators /
+    build_derived   a ticker's requested dates + warm-up sessions before them → compute_indicators /
                     compute_percentiles / compute_features → processed/<dataset> rows of the requested dates
 
-Derived datasets are computed over the ticker's whole stored history up to the last requested date (a row
-uses only rows dated on or before it), so a backfill of many dates costs one read and one vectorised pass
-per ticker, not one per day.
+Derived datasets are computed in one vectorised pass per ticker over the requested dates plus the
+warm-up sessions stored before the first of them (a row uses only rows dated on or before it): a backfill
+of many dates costs one read per ticker, and adding one day reads a bounded window however long the
+history is (docs/computations.md, "Warm-up").
 """
 
 import contextlib
@@ -349,8 +350,9 @@ def build_prices(lake: Lake, partitions: Iterable[Partition], run_id: str) -> St
     return result
 
 
-def _history(lake: Lake, dataset: str, ticker: str, end: str) -> pd.DataFrame:
-    frame = lake.read_dataset(dataset, [ticker], end=end)
+def _history(lake: Lake, dataset: str, ticker: str, start: str, end: str, warmup: int) -> pd.DataFrame:
+    """The ticker's rows dated start..end plus the `warmup` sessions stored before `start`."""
+    frame = lake.read_dataset(dataset, [ticker], start=start, end=end, warmup=warmup)
     if not frame.empty:
         frame = frame.assign(date=frame["date"].astype(str)).sort_values("date", ignore_index=True)
     return frame
@@ -359,11 +361,13 @@ def _history(lake: Lake, dataset: str, ticker: str, end: str) -> pd.DataFrame:
 def build_derived(lake: Lake, dataset: str, partitions: Iterable[Partition], run_id: str) -> StageResult:
     """Compute `indicators`, `percentiles` or `features` for the requested partitions.
 
-    Reads the ticker's stored history up to the last requested date, computes over it in one vectorised
-    pass, and writes the rows of the requested dates. A requested date with no upstream row is `skipped`.
+    Reads the ticker's stored rows of the requested dates plus the warm-up sessions before them (each
+    dataset's `WARMUP_SESSIONS`: what its windows and recursions need), computes over them in one
+    vectorised pass, and writes the rows of the requested dates. So adding a day costs the same with 2 or
+    with 20 years in the lake. A requested date with no upstream row is `skipped`.
     Lineage: the raw object (and version) behind the prices row of the same date.
     """
-    from pipelines import COMPUTATION_VERSION
+    from pipelines import COMPUTATION_VERSION, features, indicators, percentiles
     from pipelines.features import compute_features
     from pipelines.indicators import compute_indicators
     from pipelines.percentiles import compute_percentiles
@@ -379,7 +383,12 @@ def build_derived(lake: Lake, dataset: str, partitions: Iterable[Partition], run
             "percentiles": ("indicators",),
             "features": ("prices", "indicators"),
         }
-        inputs = {name: _history(lake, name, ticker, dates[-1]) for name in needs[dataset]}
+        warmup = {
+            "indicators": indicators.WARMUP_SESSIONS,
+            "percentiles": percentiles.WARMUP_SESSIONS,
+            "features": features.WARMUP_SESSIONS,
+        }[dataset]
+        inputs = {name: _history(lake, name, ticker, dates[0], dates[-1], warmup) for name in needs[dataset]}
         empty = [name for name, frame in inputs.items() if frame.empty]
         if empty:
             for date in dates:
@@ -392,10 +401,12 @@ def build_derived(lake: Lake, dataset: str, partitions: Iterable[Partition], run
             upstream = inputs["indicators"]
             values = compute_percentiles(upstream)
         else:
-            prices, indicators = inputs["prices"], inputs["indicators"]
-            upstream = prices[prices["date"].isin(set(indicators["date"]))].reset_index(drop=True)
-            indicators = indicators[indicators["date"].isin(set(upstream["date"]))].reset_index(drop=True)
-            values = compute_features(upstream, indicators)
+            price_rows, indicator_rows = inputs["prices"], inputs["indicators"]
+            upstream = price_rows[price_rows["date"].isin(set(indicator_rows["date"]))].reset_index(drop=True)
+            indicator_rows = indicator_rows[indicator_rows["date"].isin(set(upstream["date"]))].reset_index(
+                drop=True
+            )
+            values = compute_features(upstream, indicator_rows)
         values = values.assign(date=upstream["date"].to_numpy())
         sources = dict(
             zip(

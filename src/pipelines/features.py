@@ -24,7 +24,7 @@ import pandas as pd
 
 from pipelines._frames import require, values
 
-__all__ = ["FEATURE_COLUMNS", "TRADING_DAYS_PER_YEAR", "compute_features"]
+__all__ = ["FEATURE_COLUMNS", "TRADING_DAYS_PER_YEAR", "WARMUP_SESSIONS", "compute_features"]
 
 FEATURE_COLUMNS: tuple[str, ...] = (
     "ret_1d",
@@ -43,6 +43,8 @@ FEATURE_COLUMNS: tuple[str, ...] = (
 TRADING_DAYS_PER_YEAR = 252
 WINDOW_52W = 252
 MIN_SESSIONS_52W = 20
+# The longest look-back is the 52-week window (251 sessions before the row); one more for a lagged close.
+WARMUP_SESSIONS = WINDOW_52W
 
 
 def _lagged(x: np.ndarray, k: int) -> np.ndarray:

@@ -14,6 +14,7 @@ from pipelines._frames import require, values
 
 __all__ = [
     "INDICATOR_COLUMNS",
+    "WARMUP_SESSIONS",
     "atr",
     "bollinger",
     "compute_indicators",
@@ -47,6 +48,12 @@ INDICATOR_COLUMNS: tuple[str, ...] = (
     "volume_ratio",
     "uncertainty_score",
 )
+
+# Sessions of history a row's indicators need before it for its value to equal (to ~1e-11 relative, the
+# floating-point noise of the rolling sums themselves) the value computed from the ticker's first session:
+# SMA-200 needs 199; the exponential recursions (EMA-26, Wilder's alpha = 1/14 for RSI and ATR) keep a
+# weight (1 - alpha)^n of their seed, below 1e-17 after 600 sessions. An incremental run reads this many.
+WARMUP_SESSIONS = 600
 
 # uncertainty_score: each component reaches its full weight at this level (see docs/computations.md).
 UNCERTAINTY_WEIGHTS = {

@@ -25,6 +25,7 @@ __all__ = [
     "MIN_VALUES",
     "PERCENTILE_COLUMNS",
     "PERCENTILE_INPUTS",
+    "WARMUP_SESSIONS",
     "WINDOW",
     "compute_percentiles",
     "trailing_frequency",
@@ -33,6 +34,7 @@ __all__ = [
 
 WINDOW = 252
 MIN_VALUES = 20
+WARMUP_SESSIONS = WINDOW - 1  # a row reads the 251 sessions before it, no more: exact on any longer history
 PERCENTILE_INPUTS: tuple[str, ...] = (
     "rsi_14",
     "macd",
