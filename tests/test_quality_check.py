@@ -1,7 +1,6 @@
 """lake.quality.check_dataset: the suites plus the rules a schema cannot say."""
 
 import datetime as dt
-import time
 
 import pytest
 
@@ -213,16 +212,14 @@ def test_alert_failures_raises_one_alert_per_rule_and_ticker_once(jumped):
     assert alert_failures(jumped, report, sink=[]) == []
 
 
-def test_a_ticker_year_checks_in_about_half_a_second(tmp_path):
+def test_a_whole_ticker_year_is_checked_and_passes(tmp_path):
+    """A year of one ticker, every row checked (its speed is measured by `make bench`, not asserted here)."""
     lake = Lake.open(str(tmp_path / "year"))
     fill_lake(lake, T, "2025-01-01", "2025-12-31", datasets=("prices",), store_raw=False)
     config = QualityConfig(as_of=dt.date(2025, 12, 31))
-    check_dataset(lake, "prices", [T], config=config)  # warm: GX context and suite
-    began = time.perf_counter()
     report = check_dataset(lake, "prices", [T], "2025-01-01", "2025-12-31", config=config)
-    elapsed = time.perf_counter() - began
-    assert report.rows > 240 and report.passed
-    assert elapsed < 2.0, f"{elapsed:.2f}s"  # ~0.5 s on a 2-core box; generous for a loaded CI worker
+    assert report.rows == len(lake.partitions("prices", T)) > 240
+    assert report.passed
 
 
 def test_pandera_engine_passes_clean_data_without_the_gx_suite(clean):

@@ -24,12 +24,11 @@ from dataclasses import InitVar, dataclass, field
 
 import duckdb
 import pyarrow as pa
-import pyarrow.dataset as pads
 from sqlglot import exp
 from sqlglot.optimizer.scope import traverse_scope
 
 from glue.translate import QueryRefused, parse_query, qualify_query, to_duckdb
-from lake import layout
+from lake import compaction, layout
 
 __all__ = ["LocalResult", "PartitionFilter", "lake_schema", "partition_filter", "run_local", "trino_type"]
 
@@ -285,8 +284,9 @@ def _folder_filter(filters: Sequence[PartitionFilter]) -> Callable[[str], bool] 
 
 def _partition_files(
     store, dataset: str, filters: Sequence[PartitionFilter] | None = None
-) -> list[tuple[str, str, str]]:
-    """(key, ticker, date) of every object Athena would read for the dataset, in key order.
+) -> tuple[list[tuple[str, str, str]], dict[str, str]]:
+    """(key, ticker, date) of every object Athena would read for the dataset, in key order, and the
+    fingerprint of each key's latest version (what `lake.compaction` checks its month copies against).
 
     Like Athena, every object inside a ticker=/date= folder is data except names starting with '_' or '.'.
     With `filters` and a store that lists by folder (LocalStore), folders no filter can match are not
@@ -294,12 +294,9 @@ def _partition_files(
     """
     files = []
     prefix = layout.dataset_root(dataset)
-    list_keys = getattr(store, "list_keys", None)  # LocalStore: keys without a version lookup each
-    if list_keys is not None:
-        keys = list_keys(prefix, descend=_folder_filter(filters) if filters else None)
-    else:
-        keys = [info.key for info in store.list(prefix)]
-    for key in keys:
+    descend = _folder_filter(filters) if filters and hasattr(store, "list_keys") else None
+    current = compaction.fingerprints(store, prefix, descend)
+    for key in sorted(current):
         name = posixpath.basename(key)
         if name.startswith(("_", ".")):
             continue
@@ -308,7 +305,7 @@ def _partition_files(
         except ValueError:
             continue
         files.append((key, ticker, date))
-    return files
+    return files, current
 
 
 def _view_select(source: str, schema: pa.Schema, columns: dict[str, str]) -> str:
@@ -365,28 +362,30 @@ def run_local(
     refs = _table_refs(tree, arrow_schemas)
 
     listings: dict[str, list[tuple[str, str, str]]] = {}
+    current: dict[str, str] = {}
     for ref in refs:
         if ref.dataset not in listings:
             filters = [other.filter for other in refs if other.dataset == ref.dataset]
-            listings[ref.dataset] = _partition_files(store, ref.dataset, filters)
-    pruned = _folder_filter([ref.filter for ref in refs]) is not None and hasattr(store, "list_keys")
+            listings[ref.dataset], found = _partition_files(store, ref.dataset, filters)
+            current.update(found)
+    folder_filter = _folder_filter([ref.filter for ref in refs])
+    pruned = folder_filter is not None and hasattr(store, "list_keys")
 
-    fs, base = store.arrow_filesystem()
     con = duckdb.connect(config={"threads": 4})
     try:
         con.execute("SET TimeZone = 'UTC'")
         files_read: set[str] = set()
         for i, ref in enumerate(refs):
-            keys = [key for key, ticker, date in listings[ref.dataset] if ref.filter.matches(ticker, date)]
-            files_read.update(keys)
+            wanted = [item for item in listings[ref.dataset] if ref.filter.matches(item[1], item[2])]
             source = f"__source_{i}"
             file_schema = arrow_schemas[ref.dataset]
-            if keys:
-                data = pads.dataset(
-                    [f"{base}/{key}" for key in keys], schema=file_schema, format="parquet", filesystem=fs
-                )
-            else:
-                data = file_schema.empty_table()
+            # A month's compacted copy stands in for its partitions while their fingerprints match.
+            rows = compaction.read_rows(
+                store, ref.dataset, wanted, current, file_schema, descend=folder_filter if pruned else None
+            )
+            files_read.update(rows.compacted_read)
+            files_read.update(rows.partitions_read)
+            data = rows.table if rows.table is not None else file_schema.empty_table()
             con.register(source, data)
             ref.view = f"__{ref.dataset}_{i}"
             con.execute(
@@ -418,7 +417,7 @@ def run_local(
         datasets = list(listings)
 
         def total() -> int:
-            return sum(len(_partition_files(store, dataset)) for dataset in datasets)
+            return sum(len(_partition_files(store, dataset)[0]) for dataset in datasets)
 
     else:
         total = sum(len(files) for files in listings.values())  # type: ignore[assignment]

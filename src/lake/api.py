@@ -39,17 +39,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
-from lake import layout
+from lake import compaction, layout
 from lake.exceptions import (
     InvalidArgumentValue,
     InvalidDate,
     LakeError,
     ObjectNotFound,
     PartialWriteError,
-    StoreUnavailable,
 )
 from lake.store import ObjectInfo, ObjectStore, PutResult, check_key, open_store
 
@@ -422,11 +420,14 @@ class Lake:
         lineages: Mapping[str, Lineage],
         *,
         schema: pa.Schema | None = None,
+        compact_months: Iterable[str] = (),
     ) -> dict[str, PutResult]:
         """Write one partition per date in `df` (each its own object), in parallel.
 
         Every date needs a lineage; all partitions are encoded (and so validated) before the first write.
         Returns {date: PutResult} in date order; raises PartialWriteError if some writes failed.
+        `compact_months`: then refresh those months' compacted read copies (`lake.compaction`) from the rows
+        in hand; a failure there is logged, never raised (the partitions are written; readers fall back).
         """
         dataset = layout.validate_dataset(dataset)
         ticker = layout.validate_ticker(ticker)
@@ -442,7 +443,8 @@ class Lake:
             raise InvalidArgumentValue(
                 f"no lineage given for date(s) {', '.join(missing)} of {dataset} {ticker}"
             )
-        encoded = self._encode_many(dataset, ticker, df, dates, by_date, full_schema)
+        slices: dict[str, pa.Table] = {}
+        encoded = self._encode_many(dataset, ticker, df, dates, by_date, full_schema, slices=slices)
         written: dict[str, PutResult] = {}
         failed: dict[str, BaseException] = {}
         workers = max(1, min(self.max_workers, len(encoded)))
@@ -464,7 +466,34 @@ class Lake:
                 written=written,
                 failed=failed,
             )
+        months = sorted(set(compact_months))
+        if months:
+            self._compact_written(dataset, ticker, months, full_schema, written, slices)
         return dict(sorted(written.items()))
+
+    def _compact_written(
+        self,
+        dataset: str,
+        ticker: str,
+        months: list[str],
+        schema: pa.Schema,
+        written: Mapping[str, PutResult],
+        slices: Mapping[str, pa.Table],
+    ) -> None:
+        version_fingerprint = getattr(self.store, "version_fingerprint", None)
+        known = {
+            day: (
+                version_fingerprint(put.key, put.version_id) if version_fingerprint else None,
+                slices[day].replace_schema_metadata(None),
+            )
+            for day, put in written.items()
+        }
+        try:
+            compaction.compact(self.store, dataset, ticker, months, schema=schema, known=known)
+        except (LakeError, OSError, pa.ArrowException) as exc:
+            logger.warning(
+                "lake.compaction skipped dataset=%s ticker=%s months=%s: %s", dataset, ticker, months, exc
+            )
 
     def _encode_many(
         self,
@@ -474,6 +503,8 @@ class Lake:
         dates: pd.Series,
         by_date: Mapping[str, Lineage],
         schema: pa.Schema,
+        *,
+        slices: dict[str, pa.Table] | None = None,
     ) -> dict[str, tuple[bytes, int]]:
         """Encode one Parquet body per date: the frame goes to Arrow once, then is sliced per date
         (converting each date's rows separately costs ~8 ms a partition in pandas overhead)."""
@@ -518,6 +549,8 @@ class Lake:
             while stop < len(values) and values[stop] == day:
                 stop += 1
             part = table.slice(start, stop - start)
+            if slices is not None:
+                slices[day] = part
             file_metadata = dict(part.schema.metadata or {})
             file_metadata[b"tickerlake.lineage"] = json.dumps(
                 by_date[day].metadata(), sort_keys=True
@@ -644,41 +677,43 @@ class Lake:
         if not isinstance(warmup, int) or warmup < 0:
             raise InvalidArgumentValue(f"warmup must be a non-negative number of partitions, got {warmup!r}")
         full_schema = _dataset_schema(dataset, schema, required=False)
-        chosen = []
+        chosen: list[tuple[str, str, str]] = []  # (key, ticker, date)
+        current: dict[str, str] = {}  # key → fingerprint of its latest version
         for ticker in wanted if wanted is not None else [None]:
-            earlier: dict[str, list[str]] = defaultdict(list)  # ticker → dates before `first`, ascending
-            for part_ticker, part_date in self.partitions(dataset, ticker):
+            prefix = (
+                layout.dataset_root(dataset) if ticker is None else layout.dataset_prefix(dataset, ticker)
+            )
+            listed = compaction.fingerprints(self.store, prefix)
+            current.update(listed)
+            earlier: dict[str, list[tuple[str, str, str]]] = defaultdict(list)  # before `first`, by ticker
+            for key in sorted(listed):
+                if not key.endswith("/" + layout.PARTITION_FILE):
+                    continue
+                try:
+                    part_ticker, part_date = layout.parse_partition(key)
+                except ValueError:  # a foreign file in the folder: not a partition
+                    continue
                 if first is not None and part_date < first:
                     if warmup:
-                        earlier[part_ticker].append(part_date)
+                        earlier[part_ticker].append((key, part_ticker, part_date))
                 elif last is None or part_date <= last:
-                    chosen.append(layout.dataset_key(dataset, part_ticker, part_date))
-            for part_ticker, part_dates in earlier.items():
-                chosen.extend(layout.dataset_key(dataset, part_ticker, d) for d in part_dates[-warmup:])
-        if not chosen:
+                    chosen.append((key, part_ticker, part_date))
+            for items in earlier.values():
+                chosen.extend(items[-warmup:])
+        rows = compaction.read_rows(self.store, dataset, chosen, current, full_schema)
+        if rows.table is None:
             if full_schema is None:
                 return pd.DataFrame(
                     {name: pd.Series(dtype=object) for name in ("ticker", "date", *LINEAGE_COLUMNS)}
                 )
             return full_schema.empty_table().to_pandas()
-        filesystem, base = self.store.arrow_filesystem()
-        paths = [f"{base}/{key}" for key in chosen]
-        try:
-            table = pads.dataset(
-                paths, filesystem=filesystem, format="parquet", schema=full_schema
-            ).to_table()
-        except FileNotFoundError as exc:
-            raise ObjectNotFound(
-                f"a partition of {dataset} vanished while it was read from {self.uri}: {exc}"
-            ) from exc
-        except pa.ArrowInvalid as exc:  # a file under processed/ that is not (valid) Parquet
-            raise LakeError(f"a partition of {dataset} in {self.uri} is not readable Parquet: {exc}") from exc
-        except OSError as exc:
-            raise StoreUnavailable(
-                f"reading {len(paths)} partitions of {dataset} from {self.uri} failed: {exc}"
-            ) from exc
-        table = table.sort_by([("ticker", "ascending"), ("date", "ascending")])
+        table = rows.table.sort_by([("ticker", "ascending"), ("date", "ascending")])
         return table.to_pandas()
+
+    def compact(self, dataset: str, ticker: str, months: Iterable[str] | None = None) -> dict[str, str]:
+        """Refresh the compacted read copy of the ticker's months (`lake.compaction`); {month: outcome}."""
+        schema = _dataset_schema(dataset, None, required=False)
+        return compaction.compact(self.store, dataset, ticker, months, schema=schema)
 
     def list_versions(self, dataset: str, ticker: str, date: str) -> list[VersionLineage]:
         """Every version of the partition, newest first, with the lineage from its metadata."""

@@ -4,6 +4,7 @@ Tickers and dates are validated before they reach a key (shared/DESIGN.md, stora
 
     raw/yfinance/ticker=<T>/date=<D>/<UTC timestamp>.json
     processed/<dataset>/ticker=<T>/date=<D>/data.parquet     (one stable key per partition)
+    compacted/<dataset>/ticker=<T>/month=<YYYY-MM>/data.parquet   (read copy of a month's partitions)
     quarantine/<dataset>/ticker=<T>/date=<D>/<UTC timestamp>.json
     cache/reports/<T>/<D>/report.json | chart.b64 | news.json
     reports/<T>/<D>.pdf
@@ -14,6 +15,11 @@ Tickers and dates are validated before they reach a key (shared/DESIGN.md, stora
 A processed partition has one *stable* key; reprocessing writes a new version of the same key (S3 object
 versions; emulated by the local backend). Athena and DuckDB list keys, not versions, so they see exactly the
 latest version of each partition and never two versions of a row.
+
+`compacted/` holds a read-optimised copy of a ticker's month of partitions (one file instead of ~22 one-row
+files), with the fingerprint of each partition version it copied: readers use a row from it only while
+that partition's fingerprint is unchanged, so the copy is never a second source of truth. It is outside
+`processed/`, where Athena's tables (and any tool listing `processed/`) never see it.
 """
 
 import datetime as dt
@@ -98,6 +104,33 @@ def dataset_root(dataset: str) -> str:
 
 def dataset_prefix(dataset: str, ticker: str, date: str | None = None) -> str:
     return partition_prefix("processed", validate_dataset(dataset), ticker, date)
+
+
+_MONTH_RE = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
+
+
+def validate_month(month: object) -> str:
+    """A 'YYYY-MM' month, or InvalidDate naming the value."""
+    if not isinstance(month, str) or not _MONTH_RE.fullmatch(month):
+        raise InvalidDate(f"month {_shown(month)} is not valid: expected YYYY-MM")
+    return month
+
+
+def compacted_prefix(dataset: str, ticker: str | None = None) -> str:
+    root = f"compacted/{validate_dataset(dataset)}/"
+    return root if ticker is None else root + f"ticker={validate_ticker(ticker)}/"
+
+
+def compacted_key(dataset: str, ticker: str, month: str) -> str:
+    return compacted_prefix(dataset, ticker) + f"month={validate_month(month)}/{PARTITION_FILE}"
+
+
+def parse_compacted(key: str) -> tuple[str, str]:
+    """(ticker, month) of a compacted key; raises ValueError otherwise."""
+    match = re.search(r"/ticker=([^/]+)/month=([^/]+)/" + re.escape(PARTITION_FILE) + "$", key)
+    if not match:
+        raise ValueError(f"key {key!r} is not a compacted month file")
+    return validate_ticker(match.group(1)), validate_month(match.group(2))
 
 
 def dataset_key(dataset: str, ticker: str, date: str) -> str:

@@ -27,6 +27,7 @@ import pandas as pd
 
 from lake import layout
 from lake.api import Lake, Lineage
+from lake.compaction import months_to_compact
 from lake.exceptions import InvalidArgumentValue, LakeError, ObjectNotFound
 
 log = logging.getLogger("tickerlake.stages")
@@ -195,7 +196,9 @@ def _write_valid(
         return
     good_lineages = {d: lineages[d] for d in good["date"].astype(str)}
     try:
-        written = lake.write_partitions(dataset, ticker, good, good_lineages)
+        # The closed months this write touched get their compacted read copy (lake.compaction).
+        months = months_to_compact(list(good_lineages), _now().date().isoformat())
+        written = lake.write_partitions(dataset, ticker, good, good_lineages, compact_months=months)
     except LakeError as exc:
         for date in good_lineages:
             result.failed[(ticker, date)] = f"write failed: {exc}"

@@ -65,6 +65,10 @@ _VID_RE = re.compile(r"\d{8}T\d{6}\d{9}Z-[0-9a-f]{12}")
 _STALE_TEMP_SECONDS = 3600
 
 
+def _fingerprint(real: os.stat_result) -> str:
+    return f"{real.st_ino:x}-{real.st_mtime_ns:x}-{real.st_size:x}"
+
+
 def new_version_id(after: str | None = None) -> str:
     """A sortable unique version id, strictly after `after` (the key's newest id) when given."""
     ns = time.time_ns()
@@ -235,6 +239,23 @@ class LocalStore:
         prefix = check_prefix(prefix)
         start = self.root / prefix.rpartition("/")[0] if "/" in prefix else self.root
         return sorted(key for key in self._walk(start, descend) if key.startswith(prefix))
+
+    def fingerprints(self, prefix: str, *, descend: Callable[[str], bool] | None = None) -> dict[str, str]:
+        """key → a fingerprint of its latest version for every key `list_keys` gives (one stat each, no
+        version lookup): the real file is a hard link of its version's data, so its inode (never reused
+        while the version is kept), mtime and size change with every new version of the key."""
+        found = {}
+        for key in self.list_keys(prefix, descend=descend):
+            real = self._stat(self.root / key)
+            if real is not None:
+                found[key] = _fingerprint(real)
+        return found
+
+    def version_fingerprint(self, key: str, version_id: str) -> str | None:
+        """The fingerprint `fingerprints` lists for `key` while `version_id` is its latest version (the
+        version's data file is the same inode as the published file), or None if unknown."""
+        data = self._stat(self._key_dir(check_key(key)) / f"{version_id}.data")
+        return None if data is None else _fingerprint(data)
 
     def list_versions(self, key: str) -> list[ObjectInfo]:
         """Every version of the key, newest first, with metadata; delete markers are not listed."""

@@ -128,6 +128,12 @@ def _utc(when: dt.datetime) -> dt.datetime:
     return when.astimezone(dt.UTC) if when.tzinfo else when.replace(tzinfo=dt.UTC)
 
 
+def _fingerprint(version_id: str, etag: str | None, size: int, info: ObjectInfo) -> str:
+    if version_id != NULL_VERSION:
+        return f"v:{version_id}"
+    return f"e:{etag}:{size}:{info.last_modified.isoformat()}"
+
+
 def _etag(value: str | None) -> str | None:
     return value.strip('"') if value else None
 
@@ -383,6 +389,19 @@ class S3Store:
                         last_modified=_utc(item["LastModified"]),
                         etag=_etag(item.get("ETag")),
                     )
+
+    def fingerprints(self, prefix: str, *, descend: Callable[[str], bool] | None = None) -> dict[str, str]:
+        """key → a fingerprint of its latest version (one version listing): the version id, or, in a bucket
+        without versioning, ETag, size and time. `descend` is accepted for LocalStore's signature (S3 lists
+        a prefix, not folders)."""
+        return {
+            info.key: _fingerprint(info.version_id, info.etag, info.size, info) for info in self.list(prefix)
+        }
+
+    def version_fingerprint(self, key: str, version_id: str) -> str | None:
+        """The fingerprint `fingerprints` will list for `key` while `version_id` is its latest version, or
+        None when it cannot be known without a listing (a bucket without versioning)."""
+        return None if version_id == NULL_VERSION else f"v:{version_id}"
 
     def list_versions(self, key: str) -> list[ObjectInfo]:
         """Every version of the key, newest first, with metadata (one HEAD per version)."""

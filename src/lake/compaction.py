@@ -1,0 +1,256 @@
+"""Month compaction: a read-optimised copy of a ticker's month of partitions, and the read path that uses it.
+
+The lake's contract stays one object per (dataset, ticker, date) under `processed/` (what Athena reads).
+A history read of those objects pays a file open per session (~1–2 ms for a one-row Parquet file, mostly
+footer and schema), so a 2-year series is ~500 opens. `compact()` copies the latest version of every
+partition of one (dataset, ticker, month) into `compacted/<dataset>/ticker=<T>/month=<YYYY-MM>/data.parquet`
+and records, per date, the *fingerprint* of the partition version it copied (LocalStore: inode, mtime and
+size of the file, which is a hard link of its version; S3: the version id and ETag from the listing).
+
+`read_rows()` is the read path of `Lake.read_dataset` and of the local SQL engine: for every wanted
+partition it takes the row from the month's compacted file when the partition's current fingerprint equals
+the recorded one, and reads the partition's own object otherwise. The fingerprints are taken from a listing
+made *before* the copy reads the partitions, so a partition rewritten during or after a compaction has a
+different fingerprint and is read from `processed/`: the copy can be stale, never wrong. A missing or
+unreadable compacted file only costs speed.
+"""
+
+import json
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as pads
+import pyarrow.parquet as pq
+
+from lake import layout
+from lake.exceptions import LakeError, ObjectNotFound, StoreUnavailable
+
+log = logging.getLogger("tickerlake.compaction")
+
+MANIFEST_KEY = b"tickerlake.compacted"
+PARQUET_CONTENT_TYPE = "application/vnd.apache.parquet"
+
+
+def month_of(date: str) -> str:
+    return date[:7]
+
+
+def fingerprints(store, prefix: str, descend: Callable[[str], bool] | None = None) -> dict[str, str]:
+    """key → fingerprint of its latest version, for every key under `prefix` (one listing)."""
+    own = getattr(store, "fingerprints", None)
+    if own is not None:
+        return own(prefix, descend=descend)
+    return {info.key: f"{info.version_id}:{info.etag}:{info.size}" for info in store.list(prefix)}
+
+
+def _list_keys(store, prefix: str, descend: Callable[[str], bool] | None = None) -> list[str]:
+    own = getattr(store, "list_keys", None)
+    if own is not None:
+        return own(prefix, descend=descend)
+    return [info.key for info in store.list(prefix)]
+
+
+@dataclass
+class Compacted:
+    """One compacted month file: its rows and {date: fingerprint of the partition version copied}."""
+
+    key: str
+    table: pa.Table
+    manifest: dict[str, str]
+
+
+def _load(store, key: str) -> Compacted | None:
+    try:
+        body = store.get(key).data
+        table = pq.read_table(pa.BufferReader(body))
+        manifest = json.loads((table.schema.metadata or {}).get(MANIFEST_KEY, b"{}"))
+        dates = manifest.get("dates")
+        if not isinstance(dates, dict):
+            raise ValueError("no dates in its manifest")
+    except ObjectNotFound:
+        return None
+    except (pa.ArrowInvalid, ValueError, TypeError) as exc:  # damaged copy: read the partitions instead
+        log.warning("compaction.unreadable key=%s error=%s", key, exc)
+        return None
+    return Compacted(key=key, table=table, manifest={str(d): str(fp) for d, fp in dates.items()})
+
+
+def _conform(table: pa.Table, schema: pa.Schema | None) -> pa.Table:
+    """The table with exactly `schema`'s columns (a column an older file lacks is null)."""
+    if schema is None:
+        return table.replace_schema_metadata(None)
+    columns = []
+    for target in schema:
+        if target.name in table.column_names:
+            columns.append(table[target.name].cast(target.type))
+        else:
+            columns.append(pa.nulls(table.num_rows, target.type))
+    return pa.Table.from_arrays(columns, schema=schema.remove_metadata())
+
+
+def _read_objects(store, keys: Sequence[str], schema: pa.Schema | None, what: str) -> pa.Table | None:
+    if not keys:
+        return None
+    filesystem, base = store.arrow_filesystem()
+    try:
+        return pads.dataset(
+            [f"{base}/{key}" for key in keys], filesystem=filesystem, format="parquet", schema=schema
+        ).to_table()
+    except FileNotFoundError as exc:
+        raise ObjectNotFound(f"a partition of {what} vanished while it was read: {exc}") from exc
+    except pa.ArrowInvalid as exc:  # a file under processed/ that is not (valid) Parquet
+        raise LakeError(f"a partition of {what} is not readable Parquet: {exc}") from exc
+    except OSError as exc:
+        raise StoreUnavailable(f"reading {len(keys)} partitions of {what} failed: {exc}") from exc
+
+
+@dataclass
+class Rows:
+    """What `read_rows` read: the rows (None when nothing matched) and the objects it opened."""
+
+    table: pa.Table | None
+    compacted_read: list[str] = field(default_factory=list)
+    partitions_read: list[str] = field(default_factory=list)
+
+
+def read_rows(
+    store,
+    dataset: str,
+    wanted: Iterable[tuple[str, str, str]],
+    current: Mapping[str, str],
+    schema: pa.Schema | None,
+    descend: Callable[[str], bool] | None = None,
+) -> Rows:
+    """The latest rows of the `wanted` partitions ((key, ticker, date) triples), using compacted months
+    where their fingerprint (`current`: key → fingerprint, from a listing) still matches."""
+    by_month: dict[tuple[str, str], list[tuple[str, str]]] = defaultdict(list)
+    for key, ticker, date in wanted:
+        by_month[(ticker, month_of(date))].append((key, date))
+    if not by_month:
+        return Rows(table=None)
+    tickers = sorted({ticker for ticker, _ in by_month})
+    if len(tickers) == 1:
+        listed = _list_keys(store, layout.compacted_prefix(dataset, tickers[0]))
+    else:
+        listed = _list_keys(store, layout.compacted_prefix(dataset), descend)
+    present = set()
+    for key in listed:
+        try:
+            present.add(layout.parse_compacted(key))
+        except ValueError:
+            continue
+    pieces: list[pa.Table] = []
+    result = Rows(table=None)
+    fallback: list[str] = []
+    for (ticker, month), items in sorted(by_month.items()):
+        copy = (
+            _load(store, layout.compacted_key(dataset, ticker, month)) if (ticker, month) in present else None
+        )
+        if copy is None:
+            fallback.extend(key for key, _ in items)
+            continue
+        fresh = {date for key, date in items if copy.manifest.get(date) == current.get(key)}
+        fallback.extend(key for key, date in items if date not in fresh)
+        if fresh:
+            result.compacted_read.append(copy.key)
+            dates = copy.table["date"].cast(pa.string())
+            rows = copy.table.filter(pc.is_in(dates, value_set=pa.array(sorted(fresh))))
+            pieces.append(_conform(rows, schema))
+    days = _read_objects(store, sorted(fallback), schema, f"{dataset} in {store.uri}")
+    if days is not None:
+        result.partitions_read = sorted(fallback)
+        pieces.append(_conform(days, schema))
+    if pieces:
+        result.table = (
+            pa.concat_tables(pieces, promote_options="permissive") if len(pieces) > 1 else pieces[0]
+        )
+    return result
+
+
+def compact(
+    store,
+    dataset: str,
+    ticker: str,
+    months: Iterable[str] | None = None,
+    *,
+    schema: pa.Schema | None = None,
+    known: Mapping[str, tuple[str | None, pa.Table]] | None = None,
+) -> dict[str, str]:
+    """Bring the compacted copy of each month (default: every month with partitions) up to date.
+
+    Returns {month: "written" | "fresh" | "empty"}: a month already matching every partition's fingerprint
+    is left alone; one with no partitions has nothing to copy (an old copy is then never used: its dates
+    have no current fingerprint). `known` ({date: (fingerprint of the version written, its rows)}, from
+    the writer that just wrote them) spares reading back a month whose every partition is still that
+    version; any other month is read from its partitions.
+    """
+    dataset = layout.validate_dataset(dataset)
+    ticker = layout.validate_ticker(ticker)
+    current = fingerprints(store, layout.dataset_prefix(dataset, ticker))
+    by_month: dict[str, dict[str, str]] = defaultdict(dict)  # month → {date: key}
+    for key in current:
+        try:
+            _, date = layout.parse_partition(key)
+        except ValueError:
+            continue
+        if posix_name(key) == layout.PARTITION_FILE:
+            by_month[month_of(date)][date] = key
+    wanted = sorted(by_month) if months is None else sorted({layout.validate_month(m) for m in months})
+    outcome: dict[str, str] = {}
+    for month in wanted:
+        dates = by_month.get(month, {})
+        if not dates:
+            outcome[month] = "empty"
+            continue
+        target = layout.compacted_key(dataset, ticker, month)
+        manifest = {date: current[key] for date, key in sorted(dates.items())}
+        existing = _load(store, target)
+        if existing is not None and existing.manifest == manifest:
+            outcome[month] = "fresh"
+            continue
+        keys = [dates[d] for d in sorted(dates)]
+        in_hand = known or {}
+        if all(
+            d in in_hand and in_hand[d][0] is not None and in_hand[d][0] == fp for d, fp in manifest.items()
+        ):
+            table = pa.concat_tables([in_hand[d][1] for d in sorted(manifest)])
+        else:
+            table = _read_objects(store, keys, schema, f"{dataset} {ticker} {month} in {store.uri}")
+            table = table.sort_by([("date", "ascending")])
+        metadata = dict(table.schema.metadata or {})
+        metadata[MANIFEST_KEY] = json.dumps(
+            {"dataset": dataset, "ticker": ticker, "month": month, "dates": manifest}, sort_keys=True
+        ).encode()
+        sink = pa.BufferOutputStream()
+        pq.write_table(table.replace_schema_metadata(metadata), sink, compression="snappy")
+        store.put(
+            target,
+            sink.getvalue().to_pybytes(),
+            metadata={"row-count": str(table.num_rows), "compacted-partitions": str(len(keys))},
+            tags={"source": "computed", "ticker": ticker, "computation_type": "compaction"},
+            content_type=PARQUET_CONTENT_TYPE,
+        )
+        log.info("compaction.write key=%s partitions=%d", target, len(keys))
+        outcome[month] = "written"
+    return outcome
+
+
+def posix_name(key: str) -> str:
+    return key.rsplit("/", 1)[-1]
+
+
+def months_to_compact(dates: Sequence[str], today: str) -> list[str]:
+    """The months worth compacting after writing `dates`: the written months and the month before the
+    first of them (a run that opens a new month closes the previous one), except the current month of
+    `today` (YYYY-MM-DD), which the daily runs are still filling."""
+    if not dates:
+        return []
+    written = {month_of(d) for d in dates}
+    first = min(written)
+    year, month = int(first[:4]), int(first[5:7])
+    written.add(f"{year - 1}-12" if month == 1 else f"{year}-{month - 1:02d}")
+    return sorted(m for m in written if m < month_of(today))
