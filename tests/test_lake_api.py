@@ -200,6 +200,8 @@ def test_write_partitions_reports_which_dates_failed(lake):
     real_put = lake.store.put
 
     class FlakyStore:
+        put_many = None  # the one-put-per-object path, whatever the backend
+
         def __getattr__(self, name):
             return getattr(lake.store, name)
 
@@ -215,6 +217,20 @@ def test_write_partitions_reports_which_dates_failed(lake):
             "prices", T, frame, {"2025-01-02": lineage(), "2025-01-03": lineage()}, schema=SCHEMA
         )
     assert list(error.value.written) == ["2025-01-02"] and list(error.value.failed) == ["2025-01-03"]
+
+
+def test_write_partitions_reports_a_date_the_group_commit_could_not_write(tmp_path):
+    lake = Lake(LocalStore(tmp_path / "lake"))
+    blocked = tmp_path / "lake" / layout.dataset_prefix("prices", T, "2025-01-03").rstrip("/")
+    blocked.parent.mkdir(parents=True)
+    blocked.write_bytes(b"a file where the partition folder goes")
+    frame = pd.DataFrame({"date": ["2025-01-02", "2025-01-03"], "close": [1.0, 2.0], "volume": [1, 2]})
+    with pytest.raises(PartialWriteError, match="2025-01-03") as error:
+        lake.write_partitions(
+            "prices", T, frame, {"2025-01-02": lineage(), "2025-01-03": lineage()}, schema=SCHEMA
+        )
+    assert list(error.value.written) == ["2025-01-02"] and list(error.value.failed) == ["2025-01-03"]
+    assert lake.read_partition("prices", T, "2025-01-02")["close"].tolist() == [1.0]
 
 
 def test_read_dataset_returns_the_latest_version_of_each_partition_sorted(lake):

@@ -15,7 +15,7 @@ import pytest
 from botocore.awsrequest import AWSResponse
 
 from lake.exceptions import InvalidArgumentValue, ObjectNotFound, StoreUnavailable
-from lake.store import NULL_VERSION, LocalStore, ObjectStore, S3Store, lifecycle_rules, open_store
+from lake.store import NULL_VERSION, LocalStore, ObjectStore, PutItem, S3Store, lifecycle_rules, open_store
 from tests.moto_server import free_port
 
 REPO = Path(__file__).resolve().parents[1]
@@ -512,3 +512,71 @@ def test_open_store_refuses_bad_uris(uri):
 def test_open_store_defaults_to_the_configured_lake(tmp_path, monkeypatch):
     monkeypatch.setenv("TICKERLAKE_LAKE_URI", str(tmp_path / "configured"))
     assert open_store().uri == (tmp_path / "configured").as_uri()
+
+
+def _batch_key(n: int) -> str:
+    return f"processed/prices/ticker=D05.SI/date=2025-01-{n:02d}/data.parquet"
+
+
+def test_local_put_many_writes_each_object_as_a_version_and_reports_each_failure(tmp_path):
+    store = LocalStore(tmp_path / "lake")
+    first = store.put(_batch_key(1), b"old")
+    items = [
+        PutItem(_batch_key(1), b"one", {"row-count": "1"}, {"ticker": "D05.SI"}),
+        PutItem("../escape", b"x"),
+        PutItem(_batch_key(2), b"two"),
+        PutItem(_batch_key(2), b"two again"),  # the same key twice: both kept, the later one latest
+    ]
+    results = store.put_many(items)
+    assert isinstance(results[1], InvalidArgumentValue) and "../escape" in str(results[1])
+    assert [type(r).__name__ for r in results] == [
+        "PutResult",
+        "InvalidArgumentValue",
+        "PutResult",
+        "PutResult",
+    ]
+    assert store.get(_batch_key(1)).data == b"one"
+    assert store.head(_batch_key(1)).metadata == {"row-count": "1"}
+    assert store.get_tags(_batch_key(1)) == {"ticker": "D05.SI"}
+    assert [v.version_id for v in store.list_versions(_batch_key(1))] == [
+        results[0].version_id,
+        first.version_id,
+    ]
+    assert store.get(_batch_key(2)).data == b"two again"
+    assert len(store.list_versions(_batch_key(2))) == 2
+    assert not list((tmp_path / "lake" / ".tickerlake" / "tmp").iterdir())
+
+
+def test_local_put_many_killed_between_publishes_leaves_every_object_whole(tmp_path):
+    """Killed after some renames of a group commit: each object is its old or its new version, whole."""
+    root = tmp_path / "lake"
+    store = LocalStore(root)
+    for n in range(1, 11):
+        store.put(_batch_key(n), b"old-%d" % n)
+    result = _run(
+        f"""
+        import os, signal
+        from lake.store import LocalStore, PutItem
+        original, published = os.replace, []
+        def crash(src, dst, *args, **kwargs):
+            if str(dst).endswith("data.parquet"):
+                published.append(dst)
+                if len(published) == 4:
+                    os.kill(os.getpid(), signal.SIGKILL)
+            return original(src, dst, *args, **kwargs)
+        os.replace = crash
+        keys = [f"processed/prices/ticker=D05.SI/date=2025-01-{{n:02d}}/data.parquet" for n in range(1, 11)]
+        LocalStore({str(root)!r}).put_many([PutItem(k, b"new-" + k.encode() * 1000) for k in keys])
+        """
+    )
+    assert result.returncode == -9, result.stderr
+    new = sum(store.get(_batch_key(n)).data.startswith(b"new-") for n in range(1, 11))
+    assert new == 3  # the three renames before the kill; the fourth never happened
+    for n in range(1, 11):
+        data = store.get(_batch_key(n)).data
+        assert data in (b"old-%d" % n, b"new-" + _batch_key(n).encode() * 1000)
+        assert (root / _batch_key(n)).read_bytes() == data
+        assert store.list_versions(_batch_key(n))[0].is_latest
+    again = store.put_many([PutItem(_batch_key(n), b"next") for n in range(1, 11)])
+    assert all(not isinstance(r, Exception) for r in again)
+    assert {store.get(_batch_key(n)).data for n in range(1, 11)} == {b"next"}
