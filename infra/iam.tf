@@ -39,22 +39,27 @@ resource "aws_iam_role" "report_lambda" {
 
 data "aws_iam_policy_document" "report_lambda" {
   statement {
-    sid       = "ReadLake"
-    effect    = "Allow"
-    actions   = ["s3:GetObject"]
-    resources = ["${local.lake_arn}/${local.lake_prefix}processed/*", "${local.lake_arn}/${local.lake_prefix}raw/*"]
+    sid     = "ReadLake"
+    effect  = "Allow"
+    actions = ["s3:GetObject"]
+    resources = [
+      "${local.lake_arn}/${local.lake_prefix}processed/*",
+      "${local.lake_arn}/${local.lake_prefix}compacted/*",
+      "${local.lake_arn}/${local.lake_prefix}raw/*",
+    ]
   }
 
+  # The lake's S3 listing reads the version listing (each key with its version id).
   statement {
     sid       = "ListLake"
     effect    = "Allow"
-    actions   = ["s3:ListBucket"]
+    actions   = ["s3:ListBucket", "s3:ListBucketVersions"]
     resources = [local.lake_arn]
 
     condition {
       test     = "StringLike"
       variable = "s3:prefix"
-      values   = ["${local.lake_prefix}processed/*", "${local.lake_prefix}raw/*"]
+      values   = ["${local.lake_prefix}processed/*", "${local.lake_prefix}compacted/*", "${local.lake_prefix}raw/*"]
     }
   }
 
@@ -147,23 +152,24 @@ data "aws_iam_policy_document" "analyst" {
     resources = [local.glue_catalog_arn, local.glue_database_arn, local.glue_tables_arn]
   }
 
+  # processed/ for Athena; compacted/ (its read copies) for `tickerlake sql` on this machine over the S3 lake.
   statement {
     sid       = "ReadProcessed"
     effect    = "Allow"
     actions   = ["s3:GetObject"]
-    resources = ["${local.lake_arn}/${local.lake_prefix}processed/*"]
+    resources = ["${local.lake_arn}/${local.lake_prefix}processed/*", "${local.lake_arn}/${local.lake_prefix}compacted/*"]
   }
 
   statement {
     sid       = "ListProcessed"
     effect    = "Allow"
-    actions   = ["s3:ListBucket"]
+    actions   = ["s3:ListBucket", "s3:ListBucketVersions"]
     resources = [local.lake_arn]
 
     condition {
       test     = "StringLike"
       variable = "s3:prefix"
-      values   = ["${local.lake_prefix}processed/*"]
+      values   = ["${local.lake_prefix}processed/*", "${local.lake_prefix}compacted/*"]
     }
   }
 
@@ -219,6 +225,7 @@ data "aws_iam_policy_document" "pipeline" {
     resources = [
       "${local.lake_arn}/${local.lake_prefix}raw/*",
       "${local.lake_arn}/${local.lake_prefix}processed/*",
+      "${local.lake_arn}/${local.lake_prefix}compacted/*",
       "${local.lake_arn}/${local.lake_prefix}quarantine/*",
     ]
   }
@@ -235,6 +242,7 @@ data "aws_iam_policy_document" "pipeline" {
       values = [
         "${local.lake_prefix}raw/*",
         "${local.lake_prefix}processed/*",
+        "${local.lake_prefix}compacted/*",
         "${local.lake_prefix}quarantine/*",
       ]
     }
@@ -257,6 +265,6 @@ data "aws_iam_policy_document" "pipeline" {
 
 resource "aws_iam_policy" "pipeline" {
   name        = "${var.name_prefix}-pipeline"
-  description = "The tickerlake pipeline: versioned, tagged writes to raw/, processed/, quarantine/ and Glue catalog sync."
+  description = "The tickerlake pipeline: versioned, tagged writes to raw/, processed/, compacted/, quarantine/ and Glue catalog sync."
   policy      = data.aws_iam_policy_document.pipeline.json
 }

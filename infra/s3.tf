@@ -127,6 +127,21 @@ resource "aws_s3_bucket_lifecycle_configuration" "lake" {
     }
   }
 
+  # Read copies of closed months (lake/compaction.py): rebuilt from processed/ at will, so they stay in
+  # STANDARD (readable) and an overwritten copy is dropped after a day.
+  rule {
+    id     = "compacted-noncurrent-expire"
+    status = "Enabled"
+
+    filter {
+      prefix = "${local.lake_prefix}compacted/"
+    }
+
+    noncurrent_version_expiration {
+      noncurrent_days = 1
+    }
+  }
+
   rule {
     id     = "quarantine-expire"
     status = "Enabled"

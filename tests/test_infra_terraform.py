@@ -165,14 +165,28 @@ def _sid(tf, policy: str, sid: str) -> dict:
     return next(s for s in _data(tf, "aws_iam_policy_document")[policy]["statement"] if s.get("sid") == sid)
 
 
-def test_lambda_reads_processed_and_raw_only_from_the_lake(tf):
+def test_lambda_reads_processed_compacted_and_raw_only_from_the_lake(tf):
     read = _sid(tf, "report_lambda", "ReadLake")
     assert read["actions"] == ["s3:GetObject"]
+    areas = ("processed", "compacted", "raw")
     assert sorted(read["resources"]) == sorted(
-        ["${local.lake_arn}/${local.lake_prefix}processed/*", "${local.lake_arn}/${local.lake_prefix}raw/*"]
+        f"${{local.lake_arn}}/${{local.lake_prefix}}{a}/*" for a in areas
     )
     listing = _sid(tf, "report_lambda", "ListLake")
     assert _one(listing["condition"])["variable"] == "s3:prefix"
+    assert sorted(_one(listing["condition"])["values"]) == sorted(
+        f"${{local.lake_prefix}}{a}/*" for a in areas
+    )
+    # S3Store lists the version listing (each key with its version id): ListBucket alone is refused.
+    assert sorted(listing["actions"]) == ["s3:ListBucket", "s3:ListBucketVersions"]
+
+
+def test_compacted_copies_stay_readable_and_drop_old_versions(tf):
+    rule = _rules(_resources(tf, "aws_s3_bucket_lifecycle_configuration")["lake"])[
+        "compacted-noncurrent-expire"
+    ]
+    assert _one(rule["filter"])["prefix"] == "${local.lake_prefix}compacted/"
+    assert "transition" not in rule and _one(rule["noncurrent_version_expiration"])["noncurrent_days"] == 1
 
 
 def test_lambda_writes_only_cache_reports_and_its_event_log_and_reads_only_python_libs(tf):

@@ -234,6 +234,9 @@ def test_s3_init_sets_versioning_encryption_public_access_block_and_lifecycle(s3
     assert lifecycle["tickerlake-cache-expire"]["Expiration"]["Days"] == 1
     assert lifecycle["tickerlake-reports-expire"]["Expiration"]["Days"] == 30
     assert lifecycle["tickerlake-cache-expire"]["Filter"]["Prefix"] == "lake/cache/"
+    compacted = lifecycle["tickerlake-compacted-noncurrent-expire"]
+    assert compacted["Filter"]["Prefix"] == "lake/compacted/" and "Transitions" not in compacted
+    assert compacted["NoncurrentVersionExpiration"]["NoncurrentDays"] == 1
 
 
 def test_s3_init_keeps_lifecycle_rules_of_others_and_repairs_ours(s3):

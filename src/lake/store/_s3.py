@@ -88,6 +88,8 @@ def lifecycle_rules(prefix: str) -> list[dict[str, Any]]:
     raw/ and processed/ go to GLACIER at 90 days and DEEP_ARCHIVE at 365; cache/ expires after 1 day and
     reports/ after 30 (their noncurrent versions too: the bucket is versioned, and an expired cache entry
     would otherwise linger as an old version forever); unfinished multipart uploads are aborted after 7 days.
+    compacted/ (read copies, rebuilt from processed/ at will) stays readable and keeps no old versions
+    beyond a day.
     """
     base = f"{prefix}/" if prefix else ""
     rules: list[dict[str, Any]] = []
@@ -113,6 +115,14 @@ def lifecycle_rules(prefix: str) -> list[dict[str, Any]]:
                 "NoncurrentVersionExpiration": {"NoncurrentDays": days},
             }
         )
+    rules.append(
+        {
+            "ID": "tickerlake-compacted-noncurrent-expire",
+            "Filter": {"Prefix": f"{base}compacted/"},
+            "Status": "Enabled",
+            "NoncurrentVersionExpiration": {"NoncurrentDays": 1},
+        }
+    )
     rules.append(
         {
             "ID": "tickerlake-abort-incomplete-uploads",
