@@ -65,13 +65,13 @@ def _read(lake: Lake):
 def test_compacted_months_answer_reads_with_the_same_rows(lake):
     _write(lake, JAN + FEB)
     before, rows = _read(lake)
-    assert rows.compacted_read == [] and len(rows.partitions_read) == 6
+    assert rows.copies_read == [] and len(rows.partitions) == 6
 
     assert lake.compact("prices", T) == {"2025-01": "written", "2025-02": "written"}
     after, rows = _read(lake)
     assert after == before
-    assert rows.partitions_read == []
-    assert rows.compacted_read == [
+    assert rows.partitions == []
+    assert rows.copies_read == [
         layout.compacted_key("prices", T, "2025-01"),
         layout.compacted_key("prices", T, "2025-02"),
     ]
@@ -87,13 +87,13 @@ def test_a_partition_rewritten_after_compaction_is_read_from_its_own_object(lake
     closes, rows = _read(lake)
     assert closes["2025-01-06"] == 99.0 and closes["2025-01-08"] == 50.0
     assert closes["2025-01-02"] == 10.0 and len(closes) == 5
-    assert rows.compacted_read == [layout.compacted_key("prices", T, "2025-01")]
-    assert rows.partitions_read == [
+    assert rows.copies_read == [layout.compacted_key("prices", T, "2025-01")]
+    assert rows.partitions == [
         layout.dataset_key("prices", T, "2025-01-06"),
         layout.dataset_key("prices", T, "2025-01-08"),
     ]
     assert lake.compact("prices", T, ["2025-01"]) == {"2025-01": "written"}
-    assert _read(lake)[1].partitions_read == []
+    assert _read(lake)[1].partitions == []
 
 
 def test_a_partition_rewritten_while_the_copy_is_made_is_never_read_stale(lake, monkeypatch):
@@ -115,7 +115,7 @@ def test_a_partition_rewritten_while_the_copy_is_made_is_never_read_stale(lake, 
     _write(lake, ["2025-01-03"], close=88.0)  # and once more after the copy
     closes, rows = _read(lake)
     assert closes["2025-01-03"] == 88.0
-    assert layout.dataset_key("prices", T, "2025-01-03") in rows.partitions_read
+    assert layout.dataset_key("prices", T, "2025-01-03") in rows.partitions
 
 
 def test_a_damaged_copy_costs_speed_not_answers(lake, caplog):
@@ -123,7 +123,7 @@ def test_a_damaged_copy_costs_speed_not_answers(lake, caplog):
     lake.compact("prices", T)
     lake.store.put(layout.compacted_key("prices", T, "2025-01"), b"not parquet")
     closes, rows = _read(lake)
-    assert len(closes) == 4 and rows.compacted_read == []
+    assert len(closes) == 4 and rows.copies_read == []
     assert "compaction.unreadable" in caplog.text
     assert lake.compact("prices", T) == {"2025-01": "written"}
 
@@ -173,8 +173,11 @@ def test_a_writer_compacts_from_the_rows_in_hand_without_reading_them_back(lake,
     monkeypatch.setattr(compaction, "_read_objects", real)
     closes, rows = _read(lake)
     assert closes == {"2024-12-31": 10.0, **{d: 10.0 + i for i, d in enumerate(JAN + FEB)}}
-    assert rows.compacted_read == [
+    assert lake.list_keys("compacted/") == [
         layout.compacted_key("prices", T, "2024-12"),
         layout.compacted_key("prices", T, "2025-01"),
     ]
-    assert rows.partitions_read == [layout.dataset_key("prices", T, d) for d in FEB]  # not asked to compact
+    # One date of December is read from its own file (a copy pays off from MIN_DATES_FOR_COPY dates on);
+    # February was not asked to be compacted.
+    assert rows.copies_read == [layout.compacted_key("prices", T, "2025-01")]
+    assert rows.partitions == [layout.dataset_key("prices", T, d) for d in ["2024-12-31", *FEB]]

@@ -24,6 +24,7 @@ from dataclasses import InitVar, dataclass, field
 
 import duckdb
 import pyarrow as pa
+import pyarrow.dataset as pads
 from sqlglot import exp
 from sqlglot.optimizer.scope import traverse_scope
 
@@ -371,6 +372,7 @@ def run_local(
     folder_filter = _folder_filter([ref.filter for ref in refs])
     pruned = folder_filter is not None and hasattr(store, "list_keys")
 
+    fs, base = store.arrow_filesystem()
     con = duckdb.connect(config={"threads": 4})
     try:
         con.execute("SET TimeZone = 'UTC'")
@@ -383,13 +385,30 @@ def run_local(
             rows = compaction.read_rows(
                 store, ref.dataset, wanted, current, file_schema, descend=folder_filter if pruned else None
             )
-            files_read.update(rows.compacted_read)
-            files_read.update(rows.partitions_read)
-            data = rows.table if rows.table is not None else file_schema.empty_table()
-            con.register(source, data)
+            files_read.update(rows.copies_read)
+            files_read.update(rows.partitions)
+            # The partition files stay a lazy dataset: DuckDB reads only the columns the query uses.
+            sources = []
+            if rows.partitions or rows.copies is None:
+                data = (
+                    pads.dataset(
+                        [f"{base}/{key}" for key in rows.partitions],
+                        schema=file_schema,
+                        format="parquet",
+                        filesystem=fs,
+                    )
+                    if rows.partitions
+                    else file_schema.empty_table()
+                )
+                con.register(f"{source}_files", data)
+                sources.append(f"SELECT * FROM {source}_files")
+            if rows.copies is not None:
+                con.register(f"{source}_copies", rows.copies)
+                sources.append(f"SELECT * FROM {source}_copies")
             ref.view = f"__{ref.dataset}_{i}"
+            union = "(" + " UNION ALL ".join(sources) + ")"
             con.execute(
-                f"CREATE TEMP VIEW {ref.view} AS {_view_select(source, file_schema, schema[ref.dataset])}"
+                f"CREATE TEMP VIEW {ref.view} AS {_view_select(union, file_schema, schema[ref.dataset])}"
             )
             ref.node.set("this", exp.to_identifier(ref.view))
         # Nothing but the registered views is readable from here on.

@@ -728,13 +728,18 @@ class Lake:
             for items in earlier.values():
                 chosen.extend(items[-warmup:])
         rows = compaction.read_rows(self.store, dataset, chosen, current, full_schema)
-        if rows.table is None:
+        pieces = [rows.copies] if rows.copies is not None else []
+        days = compaction.read_partitions(self.store, rows.partitions, full_schema, f"{dataset} in {self.uri}")
+        if days is not None:
+            pieces.append(days)
+        if not pieces:
             if full_schema is None:
                 return pd.DataFrame(
                     {name: pd.Series(dtype=object) for name in ("ticker", "date", *LINEAGE_COLUMNS)}
                 )
             return full_schema.empty_table().to_pandas()
-        table = rows.table.sort_by([("ticker", "ascending"), ("date", "ascending")])
+        table = pa.concat_tables(pieces, promote_options="permissive") if len(pieces) > 1 else pieces[0]
+        table = table.sort_by([("ticker", "ascending"), ("date", "ascending")])
         return table.to_pandas()
 
     def compact(self, dataset: str, ticker: str, months: Iterable[str] | None = None) -> dict[str, str]:

@@ -64,18 +64,21 @@ class Compacted:
 
 
 def _load(store, key: str) -> Compacted | None:
+    """The compacted file at `key` (read as a plain file of the store: the latest version), or None."""
+    filesystem, base = store.arrow_filesystem()
     try:
-        body = store.get(key).data
-        table = pq.read_table(pa.BufferReader(body))
+        table = pq.read_table(f"{base}/{key}", filesystem=filesystem)
         manifest = json.loads((table.schema.metadata or {}).get(MANIFEST_KEY, b"{}"))
         dates = manifest.get("dates")
         if not isinstance(dates, dict):
             raise ValueError("no dates in its manifest")
-    except ObjectNotFound:
+    except FileNotFoundError:
         return None
     except (pa.ArrowInvalid, ValueError, TypeError) as exc:  # damaged copy: read the partitions instead
         log.warning("compaction.unreadable key=%s error=%s", key, exc)
         return None
+    except OSError as exc:
+        raise StoreUnavailable(f"reading {key} from {store.uri} failed: {exc}") from exc
     return Compacted(key=key, table=table, manifest={str(d): str(fp) for d, fp in dates.items()})
 
 
@@ -108,13 +111,19 @@ def _read_objects(store, keys: Sequence[str], schema: pa.Schema | None, what: st
         raise StoreUnavailable(f"reading {len(keys)} partitions of {what} failed: {exc}") from exc
 
 
+#: A month's copy is used when at least this many of the wanted partitions fall in it: for a single date
+#: (a point or cross-section query) the partition's own one-row file is as cheap to open.
+MIN_DATES_FOR_COPY = 2
+
+
 @dataclass
 class Rows:
-    """What `read_rows` read: the rows (None when nothing matched) and the objects it opened."""
+    """What `read_rows` found: rows taken from compacted copies (None if none), the copies they came
+    from, and the keys of the wanted partitions still to be read from their own objects."""
 
-    table: pa.Table | None
-    compacted_read: list[str] = field(default_factory=list)
-    partitions_read: list[str] = field(default_factory=list)
+    copies: pa.Table | None = None
+    copies_read: list[str] = field(default_factory=list)
+    partitions: list[str] = field(default_factory=list)
 
 
 def read_rows(
@@ -125,50 +134,52 @@ def read_rows(
     schema: pa.Schema | None,
     descend: Callable[[str], bool] | None = None,
 ) -> Rows:
-    """The latest rows of the `wanted` partitions ((key, ticker, date) triples), using compacted months
-    where their fingerprint (`current`: key → fingerprint, from a listing) still matches."""
+    """Split the `wanted` partitions ((key, ticker, date) triples) into rows served by compacted months
+    whose fingerprints (`current`: key → fingerprint, from a listing) still match, and keys to read."""
     by_month: dict[tuple[str, str], list[tuple[str, str]]] = defaultdict(list)
     for key, ticker, date in wanted:
         by_month[(ticker, month_of(date))].append((key, date))
+    result = Rows()
     if not by_month:
-        return Rows(table=None)
-    tickers = sorted({ticker for ticker, _ in by_month})
-    if len(tickers) == 1:
-        listed = _list_keys(store, layout.compacted_prefix(dataset, tickers[0]))
-    else:
-        listed = _list_keys(store, layout.compacted_prefix(dataset), descend)
+        return result
+    candidates = {group for group, items in by_month.items() if len(items) >= MIN_DATES_FOR_COPY}
     present = set()
-    for key in listed:
-        try:
-            present.add(layout.parse_compacted(key))
-        except ValueError:
-            continue
+    if candidates:
+        tickers = sorted({ticker for ticker, _ in candidates})
+        if len(tickers) == 1:
+            listed = _list_keys(store, layout.compacted_prefix(dataset, tickers[0]))
+        else:
+            listed = _list_keys(store, layout.compacted_prefix(dataset), descend)
+        for key in listed:
+            try:
+                present.add(layout.parse_compacted(key))
+            except ValueError:
+                continue
     pieces: list[pa.Table] = []
-    result = Rows(table=None)
-    fallback: list[str] = []
     for (ticker, month), items in sorted(by_month.items()):
-        copy = (
-            _load(store, layout.compacted_key(dataset, ticker, month)) if (ticker, month) in present else None
-        )
+        copy = None
+        if (ticker, month) in present and (ticker, month) in candidates:
+            copy = _load(store, layout.compacted_key(dataset, ticker, month))
         if copy is None:
-            fallback.extend(key for key, _ in items)
+            result.partitions.extend(key for key, _ in items)
             continue
         fresh = {date for key, date in items if copy.manifest.get(date) == current.get(key)}
-        fallback.extend(key for key, date in items if date not in fresh)
+        result.partitions.extend(key for key, date in items if date not in fresh)
         if fresh:
-            result.compacted_read.append(copy.key)
+            result.copies_read.append(copy.key)
             dates = copy.table["date"].cast(pa.string())
             rows = copy.table.filter(pc.is_in(dates, value_set=pa.array(sorted(fresh))))
             pieces.append(_conform(rows, schema))
-    days = _read_objects(store, sorted(fallback), schema, f"{dataset} in {store.uri}")
-    if days is not None:
-        result.partitions_read = sorted(fallback)
-        pieces.append(_conform(days, schema))
     if pieces:
-        result.table = (
-            pa.concat_tables(pieces, promote_options="permissive") if len(pieces) > 1 else pieces[0]
-        )
+        result.copies = pa.concat_tables(pieces, promote_options="permissive") if len(pieces) > 1 else pieces[0]
+    result.partitions.sort()
     return result
+
+
+def read_partitions(store, keys: Sequence[str], schema: pa.Schema | None, what: str) -> pa.Table | None:
+    """The rows of these partition objects (all columns), None for no keys."""
+    table = _read_objects(store, keys, schema, what)
+    return None if table is None else _conform(table, schema)
 
 
 def compact(
