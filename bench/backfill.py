@@ -39,6 +39,7 @@ PROFILE_BUCKETS: dict[str, list[tuple[str, str]]] = {
         ("lake/api.py", "put_raw"),
         ("lake/api.py", "quarantine"),
     ],
+    "compaction": [("lake/compaction.py", "compact")],  # inside lake_writes: write_partitions calls it
     "lake_reads": [
         ("lake/api.py", "read_dataset"),
         ("lake/stages.py", "_latest_raw_by_date"),
