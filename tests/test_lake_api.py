@@ -275,6 +275,39 @@ def test_read_dataset_warmup_adds_the_last_partitions_before_start_and_no_more(l
         lake.read_dataset("prices", [T], start="2025-01-07", warmup=-1, schema=SCHEMA)
 
 
+def test_read_dataset_warmup_reaches_back_over_a_long_gap(lake):
+    for date in ("2020-01-08", "2020-01-09", "2020-01-10", "2025-01-02", "2025-01-03"):
+        write(lake, date=date)
+    frame = lake.read_dataset("prices", [T], start="2025-01-03", warmup=3, schema=SCHEMA)
+    assert frame["date"].astype(str).tolist() == ["2020-01-09", "2020-01-10", "2025-01-02", "2025-01-03"]
+
+
+def test_bounded_reads_do_not_walk_the_date_folders_they_cannot_need(tmp_path, monkeypatch):
+    import lake.store._local as local
+
+    lake = Lake(LocalStore(tmp_path / "lake"))
+    dates = [d.date().isoformat() for d in pd.bdate_range("2021-01-04", "2025-01-31")]
+    frame = pd.DataFrame({"date": dates, "close": 1.0, "volume": 1})
+    lake.write_partitions("prices", T, frame, dict.fromkeys(dates, lineage()), schema=SCHEMA)
+    entered: list[str] = []
+    real = local.os.scandir
+
+    def scandir(path):
+        entered.append(str(path))
+        return real(path)
+
+    monkeypatch.setattr(local.os, "scandir", scandir)
+    assert lake.partitions("prices", T, "2025-01-20", "2025-01-24") == [
+        (T, d) for d in ("2025-01-20", "2025-01-21", "2025-01-22", "2025-01-23", "2025-01-24")
+    ]
+    assert len([p for p in entered if "/date=" in p]) == 5
+    entered.clear()
+    got = lake.read_dataset("prices", [T], start="2025-01-31", warmup=10, schema=SCHEMA)
+    assert got["date"].astype(str).tolist() == dates[-11:]
+    walked = sorted(p.rpartition("date=")[2] for p in entered if "/date=" in p)
+    assert walked and walked[0] >= "2024-12-01" and len(walked) < 60  # not the 1,067 folders of 4 years
+
+
 def test_read_dataset_with_nothing_to_read_is_empty_with_the_columns(lake):
     frame = lake.read_dataset("prices", ["NVDA"], schema=SCHEMA)
     assert frame.empty

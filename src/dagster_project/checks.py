@@ -109,7 +109,7 @@ def _completeness_check(dataset: str):
             sessions = {d.isoformat() for d in trading_days(ticker, dates[0], dates[-1])}
             wanted = sorted(sessions & set(dates))
             expected += len(wanted)
-            present = {date for _, date in store.partitions(dataset, ticker)}
+            present = {date for _, date in store.partitions(dataset, ticker, dates[0], dates[-1])}
             missing.extend(f"{ticker}|{date}" for date in wanted if date not in present)
         return dg.AssetCheckResult(
             passed=not missing,

@@ -29,9 +29,10 @@ import hashlib
 import io
 import json
 import logging
+import math
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -654,24 +655,33 @@ class Lake:
         frame.attrs.update(key=key, version_id=stored.info.version_id)
         return frame
 
-    def list_keys(self, prefix: str) -> list[str]:
+    def list_keys(self, prefix: str, descend: Callable[[str], bool] | None = None) -> list[str]:
         """The keys under `prefix`: the store's key-only listing when it has one (LocalStore), which skips the
-        per-key version lookup of `list` (on a 10-year history that lookup was half of an increment's time)."""
+        per-key version lookup of `list` (on a 10-year history that lookup was half of an increment's time).
+        `descend(folder)` may keep a folder walk out of folders the caller does not need (`layout.date_folders`);
+        a store that lists by prefix (S3) lists them anyway, so callers still filter the keys."""
         list_keys = getattr(self.store, "list_keys", None)
         if list_keys is not None:
-            return list_keys(prefix)
+            return list_keys(prefix, descend=descend)
         return [info.key for info in self.store.list(prefix)]
 
-    def partitions(self, dataset: str, ticker: str | None = None) -> list[tuple[str, str]]:
-        """(ticker, date) of every partition present, sorted; pruned by key listing only."""
+    def partitions(
+        self, dataset: str, ticker: str | None = None, start: str | None = None, end: str | None = None
+    ) -> list[tuple[str, str]]:
+        """(ticker, date) of every partition present (dated start..end when given), sorted; by key listing."""
         prefix = layout.dataset_root(dataset) if ticker is None else layout.dataset_prefix(dataset, ticker)
+        first = layout.validate_date(start) if start is not None else None
+        last = layout.validate_date(end) if end is not None else None
+        descend = layout.date_folders(first, last) if first or last else None
         found = set()
-        for key in self.list_keys(prefix):
+        for key in self.list_keys(prefix, descend):
             if key.endswith("/" + layout.PARTITION_FILE):
                 try:
-                    found.add(layout.parse_partition(key))
+                    part = layout.parse_partition(key)
                 except ValueError:  # a foreign file in the folder: not a partition
                     continue
+                if (first is None or part[1] >= first) and (last is None or part[1] <= last):
+                    found.add(part)
         return sorted(found)
 
     def read_dataset(
@@ -706,30 +716,32 @@ class Lake:
         full_schema = _dataset_schema(dataset, schema, required=False)
         chosen: list[tuple[str, str, str]] = []  # (key, ticker, date)
         current: dict[str, str] = {}  # key → fingerprint of its latest version
+        # The walk enters only the date folders the read can need: from `first` (less a calendar margin
+        # that holds `warmup` sessions) to `last`. Should the margin hold fewer (a long gap in the history),
+        # the ticker is listed again in full.
+        low = first
+        if first is not None and warmup:
+            margin = dt.timedelta(days=math.ceil(warmup * 7 / 5 * 1.05) + 10)
+            low = (dt.date.fromisoformat(first) - margin).isoformat()
         for ticker in wanted if wanted is not None else [None]:
             prefix = (
                 layout.dataset_root(dataset) if ticker is None else layout.dataset_prefix(dataset, ticker)
             )
-            listed = compaction.fingerprints(self.store, prefix)
+            bounded = low is not None or last is not None
+            listed = compaction.fingerprints(
+                self.store, prefix, layout.date_folders(low, last) if bounded else None
+            )
+            picked, short = self._pick(listed, first, last, warmup)
+            if short and low is not None and low != first:
+                listed = compaction.fingerprints(self.store, prefix, layout.date_folders(None, last))
+                picked, _ = self._pick(listed, first, last, warmup)
             current.update(listed)
-            earlier: dict[str, list[tuple[str, str, str]]] = defaultdict(list)  # before `first`, by ticker
-            for key in sorted(listed):
-                if not key.endswith("/" + layout.PARTITION_FILE):
-                    continue
-                try:
-                    part_ticker, part_date = layout.parse_partition(key)
-                except ValueError:  # a foreign file in the folder: not a partition
-                    continue
-                if first is not None and part_date < first:
-                    if warmup:
-                        earlier[part_ticker].append((key, part_ticker, part_date))
-                elif last is None or part_date <= last:
-                    chosen.append((key, part_ticker, part_date))
-            for items in earlier.values():
-                chosen.extend(items[-warmup:])
+            chosen.extend(picked)
         rows = compaction.read_rows(self.store, dataset, chosen, current, full_schema)
         pieces = [rows.copies] if rows.copies is not None else []
-        days = compaction.read_partitions(self.store, rows.partitions, full_schema, f"{dataset} in {self.uri}")
+        days = compaction.read_partitions(
+            self.store, rows.partitions, full_schema, f"{dataset} in {self.uri}"
+        )
         if days is not None:
             pieces.append(days)
         if not pieces:
@@ -741,6 +753,35 @@ class Lake:
         table = pa.concat_tables(pieces, promote_options="permissive") if len(pieces) > 1 else pieces[0]
         table = table.sort_by([("ticker", "ascending"), ("date", "ascending")])
         return table.to_pandas()
+
+    @staticmethod
+    def _pick(
+        listed: Mapping[str, str], first: str | None, last: str | None, warmup: int
+    ) -> tuple[list[tuple[str, str, str]], bool]:
+        """(key, ticker, date) of the listed partitions in [first, last] plus each ticker's last `warmup`
+        before `first`; and whether some ticker had fewer than `warmup` before `first`."""
+        chosen: list[tuple[str, str, str]] = []
+        earlier: dict[str, list[tuple[str, str, str]]] = defaultdict(list)  # before `first`, by ticker
+        tickers: set[str] = set()
+        for key in sorted(listed):
+            if not key.endswith("/" + layout.PARTITION_FILE):
+                continue
+            try:
+                part_ticker, part_date = layout.parse_partition(key)
+            except ValueError:  # a foreign file in the folder: not a partition
+                continue
+            if last is not None and part_date > last:
+                continue
+            tickers.add(part_ticker)
+            if first is not None and part_date < first:
+                if warmup:
+                    earlier[part_ticker].append((key, part_ticker, part_date))
+            else:
+                chosen.append((key, part_ticker, part_date))
+        for items in earlier.values():
+            chosen.extend(items[-warmup:])
+        short = bool(warmup) and any(len(earlier.get(t, [])) < warmup for t in tickers)
+        return chosen, short
 
     def compact(self, dataset: str, ticker: str, months: Iterable[str] | None = None) -> dict[str, str]:
         """Refresh the compacted read copy of the ticker's months (`lake.compaction`); {month: outcome}."""

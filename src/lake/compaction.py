@@ -171,7 +171,9 @@ def read_rows(
             rows = copy.table.filter(pc.is_in(dates, value_set=pa.array(sorted(fresh))))
             pieces.append(_conform(rows, schema))
     if pieces:
-        result.copies = pa.concat_tables(pieces, promote_options="permissive") if len(pieces) > 1 else pieces[0]
+        result.copies = (
+            pa.concat_tables(pieces, promote_options="permissive") if len(pieces) > 1 else pieces[0]
+        )
     result.partitions.sort()
     return result
 
@@ -201,7 +203,11 @@ def compact(
     """
     dataset = layout.validate_dataset(dataset)
     ticker = layout.validate_ticker(ticker)
-    current = fingerprints(store, layout.dataset_prefix(dataset, ticker))
+    chosen = None if months is None else {layout.validate_month(m) for m in months}
+    descend = None
+    if chosen is not None:
+        descend = layout.date_folders(min(chosen) + "-01", max(chosen) + "-31")
+    current = fingerprints(store, layout.dataset_prefix(dataset, ticker), descend)
     by_month: dict[str, dict[str, str]] = defaultdict(dict)  # month → {date: key}
     for key in current:
         try:
@@ -210,7 +216,7 @@ def compact(
             continue
         if posix_name(key) == layout.PARTITION_FILE:
             by_month[month_of(date)][date] = key
-    wanted = sorted(by_month) if months is None else sorted({layout.validate_month(m) for m in months})
+    wanted = sorted(by_month) if chosen is None else sorted(chosen)
     outcome: dict[str, str] = {}
     for month in wanted:
         dates = by_month.get(month, {})

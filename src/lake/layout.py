@@ -24,6 +24,7 @@ that partition's fingerprint is unchanged, so the copy is never a second source 
 
 import datetime as dt
 import re
+from collections.abc import Callable
 
 from lake.exceptions import InvalidDataset, InvalidDate, InvalidTicker
 
@@ -131,6 +132,25 @@ def parse_compacted(key: str) -> tuple[str, str]:
     if not match:
         raise ValueError(f"key {key!r} is not a compacted month file")
     return validate_ticker(match.group(1)), validate_month(match.group(2))
+
+
+def date_folders(
+    low: str | None = None, high: str | None = None, dates: set[str] | None = None
+) -> Callable[[str], bool]:
+    """A `descend(folder)` filter for folder walks (LocalStore.list_keys): every folder is entered except
+    `date=D/` folders with D outside [low, high] or, given `dates`, not in it — so listing a few days of a
+    long history does not open a folder per day of it."""
+
+    def descend(folder: str) -> bool:
+        name = folder.rstrip("/").rpartition("/")[2]
+        if not name.startswith("date="):
+            return True
+        date = name[5:]
+        if dates is not None:
+            return date in dates
+        return (low is None or date >= low) and (high is None or date <= high)
+
+    return descend
 
 
 def dataset_key(dataset: str, ticker: str, date: str) -> str:

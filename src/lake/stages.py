@@ -272,7 +272,7 @@ def _latest_raw_by_date(lake: Lake, ticker: str, dates: Iterable[str]) -> dict[s
     """{date: ObjectInfo of the newest raw object}, from one listing of the ticker's raw prefix."""
     wanted = set(dates)
     newest: dict[str, str] = {}
-    for key in lake.list_keys(layout.raw_prefix(ticker)):
+    for key in lake.list_keys(layout.raw_prefix(ticker), layout.date_folders(dates=wanted)):
         try:
             _, date = layout.parse_partition(key)
         except ValueError:
