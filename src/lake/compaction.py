@@ -84,7 +84,7 @@ def _load(store, key: str) -> Compacted | None:
 
 def _conform(table: pa.Table, schema: pa.Schema | None) -> pa.Table:
     """The table with exactly `schema`'s columns (a column an older file lacks is null)."""
-    if schema is None:
+    if schema is None or table.schema.equals(schema, check_metadata=False):
         return table.replace_schema_metadata(None)
     columns = []
     for target in schema:
@@ -169,11 +169,11 @@ def read_rows(
             result.copies_read.append(copy.key)
             dates = copy.table["date"].cast(pa.string())
             rows = copy.table.filter(pc.is_in(dates, value_set=pa.array(sorted(fresh))))
-            pieces.append(_conform(rows, schema))
+            pieces.append(rows.replace_schema_metadata(None))
     if pieces:
-        result.copies = (
-            pa.concat_tables(pieces, promote_options="permissive") if len(pieces) > 1 else pieces[0]
-        )
+        # Copies written by one version of the code share a schema: conform once, not per month.
+        combined = pa.concat_tables(pieces, promote_options="permissive") if len(pieces) > 1 else pieces[0]
+        result.copies = _conform(combined, schema)
     result.partitions.sort()
     return result
 
