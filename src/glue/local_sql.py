@@ -296,8 +296,10 @@ def _partition_files(
     """
     files = []
     prefix = layout.dataset_root(dataset)
-    descend = _folder_filter(filters) if filters and hasattr(store, "list_keys") else None
-    current = compaction.fingerprints(store, prefix, descend)
+    current = _named_dates(store, dataset, filters)
+    if current is None:
+        descend = _folder_filter(filters) if filters and hasattr(store, "list_keys") else None
+        current = compaction.fingerprints(store, prefix, descend)
     for key in sorted(current):
         name = posixpath.basename(key)
         if name.startswith(("_", ".")):
@@ -308,6 +310,31 @@ def _partition_files(
             continue
         files.append((key, ticker, date))
     return files, current
+
+
+def _named_dates(store, dataset: str, filters: Sequence[PartitionFilter] | None) -> dict[str, str] | None:
+    """When every reference names its dates (`date = ...`, `date IN (...)`) on a store with folders
+    (LocalStore): only those date folders of each ticker folder are looked into, instead of walking every
+    date folder of every ticker to find them (a cross-section of 61 tickers × 2 years: 61 folders, not
+    ~32,000). None when the shortcut does not apply."""
+    if not filters or any(f.dates is None for f in filters) or not hasattr(store, "list_folders"):
+        return None
+    root = layout.dataset_root(dataset)
+    found: dict[str, str] = {}
+    for folder in store.list_folders(root):
+        name, _, ticker = folder.partition("=")
+        if name != "ticker":
+            continue
+        dates = sorted(
+            {d for f in filters if f.tickers is None or ticker in f.tickers for d in f.dates or ()}
+        )
+        for date in dates:
+            try:
+                prefix = layout.dataset_prefix(dataset, ticker, date)
+            except ValueError:  # a foreign folder name, or a date no partition can have
+                continue
+            found.update(compaction.fingerprints(store, prefix))
+    return found
 
 
 def _view_select(source: str, schema: pa.Schema, columns: dict[str, str]) -> str:

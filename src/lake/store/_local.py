@@ -368,6 +368,17 @@ class LocalStore:
         start = self.root / prefix.rpartition("/")[0] if "/" in prefix else self.root
         return sorted(key for key in self._walk(start, descend) if key.startswith(prefix))
 
+    def list_folders(self, prefix: str) -> list[str]:
+        """The names of the folders directly under `prefix` (a key prefix ending in '/'), sorted."""
+        prefix = check_prefix(prefix)
+        try:
+            with os.scandir(self.root / prefix) as listing:
+                return sorted(
+                    e.name for e in listing if e.is_dir(follow_symlinks=False) and e.name != SIDECAR
+                )
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+
     def fingerprints(self, prefix: str, *, descend: Callable[[str], bool] | None = None) -> dict[str, str]:
         """key → a fingerprint of its latest version for every key `list_keys` gives (one stat each, no
         version lookup): the real file is a hard link of its version's data, so its inode (never reused
