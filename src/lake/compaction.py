@@ -5,11 +5,12 @@ A history read of those objects pays a file open per session (~1–2 ms for a on
 footer and schema), so a 2-year series is ~500 opens. `compact()` copies the latest version of every
 partition of one (dataset, ticker, month) into `compacted/<dataset>/ticker=<T>/month=<YYYY-MM>/data.parquet`
 and records, per date, the *fingerprint* of the partition version it copied (LocalStore: inode, mtime and
-size of the file, which is a hard link of its version; S3: the version id and ETag from the listing).
+size of the file, which is a hard link of its version; S3: the version id from the version listing).
 
 `read_rows()` is the read path of `Lake.read_dataset` and of the local SQL engine: for every wanted
 partition it takes the row from the month's compacted file when the partition's current fingerprint equals
-the recorded one, and reads the partition's own object otherwise. The fingerprints are taken from a listing
+the recorded one (and at least `MIN_DATES_FOR_COPY` wanted dates fall in that month), and leaves the
+partition's own object to be read otherwise. The fingerprints are taken from a listing
 made *before* the copy reads the partitions, so a partition rewritten during or after a compaction has a
 different fingerprint and is read from `processed/`: the copy can be stale, never wrong. A missing or
 unreadable compacted file only costs speed.
