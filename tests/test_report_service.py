@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from lake.api import Lake
 from lake.store import LocalStore, S3Store
+from pipelines import COMPUTATION_VERSION
 from pipelines.exceptions import UnknownTicker
 from report_app.cache import ReportCache
 from report_app.formatting import format_value
@@ -63,7 +64,10 @@ def test_report_data_comes_from_the_precomputed_partitions_without_prices(lake, 
     assert len(data.history) == 120
     datasets = {s.dataset: s for s in data.sources}
     assert set(datasets) == {"indicators", "percentiles", "features", "raw"}
-    assert datasets["indicators"].version_id and datasets["indicators"].computation_version == "1.0.0"
+    assert (
+        datasets["indicators"].version_id
+        and datasets["indicators"].computation_version == COMPUTATION_VERSION["indicators"]
+    )
     assert datasets["raw"].key == info["raw"][DATE].key
 
 
