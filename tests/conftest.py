@@ -31,6 +31,21 @@ def s3_bucket(moto_server) -> str:
     return f"tickerlake-test-{os.getpid()}-{next(_bucket_numbers)}"
 
 
+@pytest.fixture(params=["local", "s3"])
+def lake(request, tmp_path):
+    """An initialised lake on each backend: a local folder, then a bucket on the moto server."""
+    from lake.api import Lake
+    from lake.store import LocalStore, S3Store
+
+    if request.param == "local":
+        store = LocalStore(tmp_path / "lake")
+    else:
+        store = S3Store(f"s3://{request.getfixturevalue('s3_bucket')}/tl", max_attempts=3)
+    opened = Lake(store)
+    opened.init()
+    return opened
+
+
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch, tmp_path):
     """No test reads the developer's configuration or writes the developer's cache/lake."""

@@ -23,17 +23,6 @@ RAW_KEY = f"raw/yfinance/ticker={T}/date={D}/20250102T100000000000Z.json"
 AT = dt.datetime(2025, 1, 2, 10, 30, tzinfo=dt.UTC)
 
 
-@pytest.fixture(params=["local", "s3"])
-def lake(request, tmp_path) -> Lake:
-    if request.param == "local":
-        store = LocalStore(tmp_path / "lake")
-    else:
-        store = S3Store(f"s3://{request.getfixturevalue('s3_bucket')}/tl", max_attempts=3)
-    lake = Lake(store)
-    lake.init()
-    return lake
-
-
 def lineage(
     version: str = "1", run: str = "run-1", raw_version: str = "rv1", at: dt.datetime = AT
 ) -> Lineage:

@@ -10,23 +10,11 @@ import pytest
 from glue.local_sql import run_local
 from lake import compaction, layout
 from lake.api import Lake, Lineage
-from lake.store import LocalStore, S3Store
 
 T = "D05.SI"
 JAN = ["2025-01-02", "2025-01-03", "2025-01-06", "2025-01-07"]
 FEB = ["2025-02-03", "2025-02-04"]
 AT = dt.datetime(2025, 3, 1, 10, 30, tzinfo=dt.UTC)
-
-
-@pytest.fixture(params=["local", "s3"])
-def lake(request, tmp_path) -> Lake:
-    if request.param == "local":
-        store = LocalStore(tmp_path / "lake")
-    else:
-        store = S3Store(f"s3://{request.getfixturevalue('s3_bucket')}/tl", max_attempts=3)
-    lake = Lake(store)
-    lake.init()
-    return lake
 
 
 def _prices(dates, close=10.0) -> pd.DataFrame:

@@ -73,7 +73,7 @@ LAKE_FIELDS: tuple[pa.Field, ...] = (
     pa.field("computed_at", pa.timestamp("us", tz="UTC")),
     pa.field("run_id", pa.string()),
 )
-PARQUET_CONTENT_TYPE = "application/vnd.apache.parquet"
+PARQUET_CONTENT_TYPE = compaction.PARQUET_CONTENT_TYPE
 #: Quarantined payloads up to this size are inlined (base64) in the record; larger ones get a sibling object.
 QUARANTINE_INLINE_BYTES = 256 * 1024
 _TEXT = re.compile(r"[\x20-\x7e]{1,1024}")
@@ -660,10 +660,7 @@ class Lake:
         per-key version lookup of `list` (on a 10-year history that lookup was half of an increment's time).
         `descend(folder)` may keep a folder walk out of folders the caller does not need (`layout.date_folders`);
         a store that lists by prefix (S3) lists them anyway, so callers still filter the keys."""
-        list_keys = getattr(self.store, "list_keys", None)
-        if list_keys is not None:
-            return list_keys(prefix, descend=descend)
-        return [info.key for info in self.store.list(prefix)]
+        return compaction.list_keys(self.store, prefix, descend)
 
     def partitions(
         self, dataset: str, ticker: str | None = None, start: str | None = None, end: str | None = None

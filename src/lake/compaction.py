@@ -33,7 +33,7 @@ from lake.exceptions import LakeError, ObjectNotFound, StoreUnavailable
 log = logging.getLogger("tickerlake.compaction")
 
 MANIFEST_KEY = b"tickerlake.compacted"
-PARQUET_CONTENT_TYPE = "application/vnd.apache.parquet"
+PARQUET_CONTENT_TYPE = "application/vnd.apache.parquet"  # of every Parquet object the lake writes
 
 
 def month_of(date: str) -> str:
@@ -48,7 +48,9 @@ def fingerprints(store, prefix: str, descend: Callable[[str], bool] | None = Non
     return {info.key: f"{info.version_id}:{info.etag}:{info.size}" for info in store.list(prefix)}
 
 
-def _list_keys(store, prefix: str, descend: Callable[[str], bool] | None = None) -> list[str]:
+def list_keys(store, prefix: str, descend: Callable[[str], bool] | None = None) -> list[str]:
+    """The keys under `prefix`: the store's key-only listing when it has one (LocalStore, which also takes
+    `descend`), else the keys of `store.list`."""
     own = getattr(store, "list_keys", None)
     if own is not None:
         return own(prefix, descend=descend)
@@ -148,9 +150,9 @@ def read_rows(
     if candidates:
         tickers = sorted({ticker for ticker, _ in candidates})
         if len(tickers) == 1:
-            listed = _list_keys(store, layout.compacted_prefix(dataset, tickers[0]))
+            listed = list_keys(store, layout.compacted_prefix(dataset, tickers[0]))
         else:
-            listed = _list_keys(store, layout.compacted_prefix(dataset), descend)
+            listed = list_keys(store, layout.compacted_prefix(dataset), descend)
         for key in listed:
             try:
                 present.add(layout.parse_compacted(key))
@@ -215,7 +217,7 @@ def compact(
             _, date = layout.parse_partition(key)
         except ValueError:
             continue
-        if posix_name(key) == layout.PARTITION_FILE:
+        if key.endswith("/" + layout.PARTITION_FILE):
             by_month[month_of(date)][date] = key
     wanted = sorted(by_month) if chosen is None else sorted(chosen)
     outcome: dict[str, str] = {}
@@ -255,10 +257,6 @@ def compact(
         log.info("compaction.write key=%s partitions=%d", target, len(keys))
         outcome[month] = "written"
     return outcome
-
-
-def posix_name(key: str) -> str:
-    return key.rsplit("/", 1)[-1]
 
 
 def months_to_compact(dates: Sequence[str], today: str) -> list[str]:
