@@ -132,6 +132,46 @@ def test_sql_reads_the_copy_and_counts_each_row_once(lake):
     assert not [k for k in lake.list_keys("processed/") if "month=" in k]
 
 
+def test_sql_reads_only_the_columns_it_names_from_a_copy_and_answers_alike(lake):
+    """A column named only in WHERE, ORDER BY, a join or a subquery is read too: were it left unread (null),
+    these answers would change."""
+    _write(lake, JAN + FEB)
+    queries = [
+        "SELECT date, close FROM prices WHERE ticker = 'D05.SI' AND adj_close >= 12 ORDER BY volume, date",
+        "SELECT p.date, q.low FROM prices p JOIN prices q ON p.date = q.date AND p.ticker = q.ticker "
+        "WHERE p.ticker = 'D05.SI' AND q.ticker = 'D05.SI' AND p.adj_close > 11 ORDER BY 1",
+        "SELECT * FROM prices WHERE ticker = 'D05.SI' ORDER BY date",
+        "SELECT count(*) AS n FROM prices WHERE ticker = 'D05.SI' AND date BETWEEN '2025-01-01' AND '2025-01-31'",
+        "SELECT max(open) AS o FROM (SELECT open, date FROM prices WHERE ticker = 'D05.SI') WHERE date > '2025-01-03'",
+    ]
+    before = [run_local(sql, store=lake.store).table.to_pylist() for sql in queries]
+    lake.compact("prices", T)
+    for sql, expected in zip(queries, before, strict=True):
+        result = run_local(sql, store=lake.store)
+        assert layout.compacted_key("prices", T, "2025-01") in result.files_read, sql
+        assert result.table.to_pylist() == expected, sql
+    assert before[0] and before[1] and before[3] == [{"n": 4}]
+
+
+def test_read_rows_leaves_unnamed_columns_unread_and_null(lake):
+    _write(lake, JAN)
+    lake.compact("prices", T)
+    current = compaction.fingerprints(lake.store, layout.dataset_prefix("prices", T))
+    wanted = [(key, *layout.parse_partition(key)) for key in sorted(current)]
+    schema = lake_schema_of("prices")
+    rows = compaction.read_rows(lake.store, "prices", wanted, current, schema, columns={"close"})
+    assert rows.partitions == [] and rows.copies.schema.names == schema.names
+    assert rows.copies["close"].to_pylist() == [10.0, 11.0, 12.0, 13.0]
+    assert rows.copies["date"].null_count == 0
+    assert rows.copies["open"].null_count == 4  # not read
+
+
+def lake_schema_of(dataset):
+    import schemas
+
+    return schemas.arrow_schema(dataset)
+
+
 def test_months_to_compact_skips_the_open_month_and_closes_the_previous_one():
     assert compaction.months_to_compact(["2025-03-31", "2025-04-01"], "2025-04-01") == ["2025-02", "2025-03"]
     assert compaction.months_to_compact(["2025-01-02"], "2026-12-01") == ["2024-12", "2025-01"]

@@ -337,6 +337,17 @@ def _named_dates(store, dataset: str, filters: Sequence[PartitionFilter] | None)
     return found
 
 
+def _columns_used(tree: exp.Expression, names: Iterable[str]) -> set[str] | None:
+    """Which of `names` (a table's columns) the query can look at: every one some identifier of the query
+    spells (a superset: an alias or another table's column of that name counts too); None, all of them,
+    while a `*` is left that is not `count(*)` (qualify expands `SELECT *`, this is the safety net)."""
+    for star in tree.find_all(exp.Star):
+        if not isinstance(star.parent, exp.Count):
+            return None
+    spelled = {identifier.name.lower() for identifier in tree.find_all(exp.Identifier)}
+    return {name for name in names if name.lower() in spelled}
+
+
 def _view_select(source: str, schema: pa.Schema, columns: dict[str, str]) -> str:
     """SELECT over a registered Arrow source giving Athena's column order and types."""
     by_name = {f.name: f for f in schema}
@@ -427,9 +438,16 @@ def run_local(
             wanted = [item for item in listings[ref.dataset] if ref.filter.matches(item[1], item[2])]
             source = f"__source_{i}"
             file_schema = arrow_schemas[ref.dataset]
-            # A month's compacted copy stands in for its partitions while their fingerprints match.
+            # A month's compacted copy stands in for its partitions while their fingerprints match; only
+            # the columns the query names are read from it (the view shows the others as null, unread).
             rows = compaction.read_rows(
-                store, ref.dataset, wanted, current, file_schema, descend=folder_filter if pruned else None
+                store,
+                ref.dataset,
+                wanted,
+                current,
+                file_schema,
+                descend=folder_filter if pruned else None,
+                columns=_columns_used(tree, file_schema.names),
             )
             files_read.update(rows.copies_read)
             files_read.update(rows.partitions)

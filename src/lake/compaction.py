@@ -19,8 +19,10 @@ unreadable compacted file only costs speed.
 import json
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -66,12 +68,22 @@ class Compacted:
     manifest: dict[str, str]
 
 
-def _load(store, key: str) -> Compacted | None:
-    """The compacted file at `key` (read as a plain file of the store: the latest version), or None."""
-    filesystem, base = store.arrow_filesystem()
+def _load(
+    store, key: str, columns: Collection[str] | None = None, filesystem: tuple[Any, str] | None = None
+) -> Compacted | None:
+    """The compacted file at `key` (read as a plain file of the store: the latest version), or None.
+
+    `columns`: read only these (and `date`) of the file's columns; None reads them all. `filesystem`: the
+    store's `arrow_filesystem()`, when the caller has it already."""
+    filesystem, base = filesystem or store.arrow_filesystem()
     try:
-        table = pq.read_table(f"{base}/{key}", filesystem=filesystem)
-        manifest = json.loads((table.schema.metadata or {}).get(MANIFEST_KEY, b"{}"))
+        with filesystem.open_input_file(f"{base}/{key}") as source:
+            parquet = pq.ParquetFile(source)
+            names = parquet.schema_arrow.names
+            if columns is not None:
+                names = [name for name in names if name in columns or name == "date"]
+            table = parquet.read(columns=names)
+            manifest = json.loads((parquet.schema_arrow.metadata or {}).get(MANIFEST_KEY, b"{}"))
         dates = manifest.get("dates")
         if not isinstance(dates, dict):
             raise ValueError("no dates in its manifest")
@@ -129,6 +141,10 @@ class Rows:
     partitions: list[str] = field(default_factory=list)
 
 
+#: Compacted copies are read by this many threads at most (Parquet decoding releases the GIL).
+LOAD_THREADS = 4
+
+
 def read_rows(
     store,
     dataset: str,
@@ -136,9 +152,13 @@ def read_rows(
     current: Mapping[str, str],
     schema: pa.Schema | None,
     descend: Callable[[str], bool] | None = None,
+    columns: Collection[str] | None = None,
 ) -> Rows:
     """Split the `wanted` partitions ((key, ticker, date) triples) into rows served by compacted months
-    whose fingerprints (`current`: key → fingerprint, from a listing) still match, and keys to read."""
+    whose fingerprints (`current`: key → fingerprint, from a listing) still match, and keys to read.
+
+    `columns`: the columns the caller will look at; the copies' other columns are not read and come back
+    null (the rows keep `schema`). None reads every column."""
     by_month: dict[tuple[str, str], list[tuple[str, str]]] = defaultdict(list)
     for key, ticker, date in wanted:
         by_month[(ticker, month_of(date))].append((key, date))
@@ -158,11 +178,21 @@ def read_rows(
                 present.add(layout.parse_compacted(key))
             except ValueError:
                 continue
+    to_load = sorted(group for group in candidates if group in present)
+    keys = [layout.compacted_key(dataset, ticker, month) for ticker, month in to_load]
+    filesystem = store.arrow_filesystem() if keys else None
+
+    def load(key: str) -> Compacted | None:
+        return _load(store, key, columns, filesystem)
+
+    if len(keys) > 1:
+        with ThreadPoolExecutor(max_workers=min(LOAD_THREADS, len(keys))) as pool:
+            loaded = dict(zip(to_load, pool.map(load, keys), strict=True))
+    else:
+        loaded = {group: load(key) for group, key in zip(to_load, keys, strict=True)}
     pieces: list[pa.Table] = []
-    for (ticker, month), items in sorted(by_month.items()):
-        copy = None
-        if (ticker, month) in present and (ticker, month) in candidates:
-            copy = _load(store, layout.compacted_key(dataset, ticker, month))
+    for group, items in sorted(by_month.items()):
+        copy = loaded.get(group)
         if copy is None:
             result.partitions.extend(key for key, _ in items)
             continue
@@ -228,7 +258,7 @@ def compact(
             continue
         target = layout.compacted_key(dataset, ticker, month)
         manifest = {date: current[key] for date, key in sorted(dates.items())}
-        existing = _load(store, target)
+        existing = _load(store, target, columns=())  # its manifest (and dates) only
         if existing is not None and existing.manifest == manifest:
             outcome[month] = "fresh"
             continue

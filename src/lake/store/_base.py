@@ -25,6 +25,7 @@ MAX_PRESIGNED_SECONDS = 7 * 24 * 3600
 
 _MAX_KEY_BYTES = 1024
 _RESERVED_TOP = ".tickerlake"
+_CONTROL_OR_BACKSLASH = re.compile(r"[\x00-\x1f\x7f\\]")
 # S3 object tags: at most 10, key <= 128 and value <= 256 characters from this set (AWS docs, "Tagging").
 _TAG_CHARS = re.compile(r"[\w .:+=@/\-]*", re.ASCII)
 _MAX_TAGS = 10
@@ -112,7 +113,7 @@ def check_key(key: object) -> str:
     problem = None
     if key.startswith("/") or key.endswith("/"):
         problem = "it starts or ends with '/'"
-    elif "\\" in key or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in key):
+    elif _CONTROL_OR_BACKSLASH.search(key):
         problem = "it contains a backslash or a control character"
     elif any(part in ("", ".", "..") for part in key.split("/")):
         problem = "it has an empty, '.' or '..' segment"

@@ -383,12 +383,16 @@ class LocalStore:
         """key → a fingerprint of its latest version for every key `list_keys` gives (one stat each, no
         version lookup): the real file is a hard link of its version's data, so its inode (never reused
         while the version is kept), mtime and size change with every new version of the key."""
+        prefix = check_prefix(prefix)
+        start = self.root / prefix.rpartition("/")[0] if "/" in prefix else self.root
         found = {}
-        for key in self.list_keys(prefix, descend=descend):
-            real = self._stat(self.root / key)
-            if real is not None:
-                found[key] = _fingerprint(real)
-        return found
+        for key, entry in self._walk_entries(start, descend):
+            if key.startswith(prefix):
+                try:
+                    found[key] = _fingerprint(entry.stat())
+                except FileNotFoundError:  # replaced or removed since the folder was read
+                    continue
+        return dict(sorted(found.items()))
 
     def version_fingerprint(self, key: str, version_id: str) -> str | None:
         """The fingerprint `fingerprints` lists for `key` while `version_id` is its latest version (the
@@ -559,7 +563,13 @@ class LocalStore:
         )
 
     def _walk(self, start: Path, descend: Callable[[str], bool] | None = None) -> Iterator[str]:
-        """Keys of the real files under `start` (the sidecar skipped), in no particular order.
+        """Keys of the real files under `start` (the sidecar skipped), in no particular order."""
+        return (key for key, _ in self._walk_entries(start, descend))
+
+    def _walk_entries(
+        self, start: Path, descend: Callable[[str], bool] | None = None
+    ) -> Iterator[tuple[str, os.DirEntry]]:
+        """(key, directory entry) of the real files under `start` (the sidecar skipped), in no order.
 
         Plain strings and os.scandir, not pathlib: a listing of a long history walks tens of thousands of
         folders, and Path objects cost more than the system calls."""
@@ -583,7 +593,7 @@ class LocalStore:
                         stack.append(path)
                 elif entry.is_file():
                     with contextlib.suppress(InvalidArgumentValue):
-                        yield check_key(path[cut:])
+                        yield check_key(path[cut:]), entry
 
     # ------------------------------------------------------------------ internals: writing
 
