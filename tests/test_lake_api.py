@@ -86,6 +86,25 @@ def test_put_raw_refuses_envelopes_that_do_not_match(lake, envelope, message):
     assert lake.latest_raw(T, D) is None
 
 
+def test_put_raw_many_stores_each_envelope_and_returns_each_refusal_in_place(lake):
+    """The batch form (one group commit on a LocalStore) answers per entry, as put_raw would."""
+    entries = [
+        (b'{"symbol": "D05.SI", "fetched_at": "2025-01-02T10:00:00Z"}', T, D),
+        (b"not json", T, "2025-01-03"),
+        ({"symbol": "NVDA"}, T, "2025-01-06"),
+        ({"fetched_at": "2025-01-07T10:00:00Z", "x": 1}, T, "2025-01-07"),
+        (b"{}", "../x", D),
+    ]
+    results = lake.put_raw_many(entries)
+    refused = [isinstance(r, InvalidArgumentValue) for r in results]
+    assert refused == [False, True, True, False, True]
+    assert "not JSON" in str(results[1]) and "'NVDA'" in str(results[2]) and "../x" in str(results[4])
+    assert results[0].key == RAW_KEY and lake.get_raw(RAW_KEY) == entries[0][0]
+    assert json.loads(lake.get_raw(results[3].key)) == {"fetched_at": "2025-01-07T10:00:00Z", "x": 1}
+    assert lake.store.get_tags(results[3].key)["ticker"] == T
+    assert lake.latest_raw(T, "2025-01-03") is None and lake.latest_raw(T, "2025-01-06") is None
+
+
 # ---------------------------------------------------------------------------------------------- processed
 
 

@@ -583,3 +583,32 @@ def test_local_put_many_killed_between_publishes_leaves_every_object_whole(tmp_p
     again = store.put_many([PutItem(_batch_key(n), b"next") for n in range(1, 11)])
     assert all(not isinstance(r, Exception) for r in again)
     assert {store.get(_batch_key(n)).data for n in range(1, 11)} == {b"next"}
+
+
+def test_local_put_many_keeps_versions_ordered_when_the_clock_went_back(tmp_path, monkeypatch):
+    """A batch stages each record with a version id taken before the key's lock; if the key has a newer
+    version by commit time (another writer, or the clock stepped back), the commit takes a later id."""
+    from lake.store import _local
+
+    store = LocalStore(tmp_path / "lake")
+    first = store.put(_batch_key(1), b"first")
+    real = _local.new_version_id
+
+    def stepped_back(after=None):
+        return real(after) if after is not None else "20000101T000000000000000Z-" + "0" * 12
+
+    monkeypatch.setattr(_local, "new_version_id", stepped_back)
+    results = store.put_many([PutItem(_batch_key(1), b"second"), PutItem(_batch_key(2), b"other")])
+    monkeypatch.setattr(_local, "new_version_id", real)
+    assert results[0].version_id > first.version_id
+    assert results[1].version_id.startswith("20000101T")  # a new key: any id is its newest
+    assert store.get(_batch_key(1)).data == b"second"
+    assert [v.version_id for v in store.list_versions(_batch_key(1))] == [
+        results[0].version_id,
+        first.version_id,
+    ]
+    assert store.get(_batch_key(1), version_id=first.version_id).data == b"first"
+    assert store.get(_batch_key(2)).data == b"other"
+    leftovers = [p.name for p in store._versions.rglob("*.data")]
+    assert len(leftovers) == 3  # no stray data file of the abandoned id
+    assert not list((tmp_path / "lake" / ".tickerlake" / "tmp").iterdir())

@@ -26,13 +26,12 @@ Examples
 import base64
 import datetime as dt
 import hashlib
-import io
 import json
 import logging
 import math
 import re
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -50,7 +49,7 @@ from lake.exceptions import (
     ObjectNotFound,
     PartialWriteError,
 )
-from lake.store import ObjectInfo, ObjectStore, PutResult, check_key, open_store
+from lake.store import ObjectInfo, ObjectStore, PutItem, PutResult, check_key, open_store
 
 __all__ = ["LINEAGE_COLUMNS", "Lake", "Lineage", "VersionLineage", "open_lake"]
 
@@ -248,6 +247,16 @@ def _tickers(tickers: str | Iterable[str] | None) -> list[str] | None:
     return sorted({layout.validate_ticker(ticker) for ticker in tickers})
 
 
+#: Threads that encode a write's partitions (pyarrow's Parquet writer runs without the GIL).
+ENCODE_THREADS = 4
+
+
+def _parquet_bytes(table: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression="snappy")
+    return sink.getvalue().to_pybytes()
+
+
 class Lake:
     """The lake over one object store (see the module docstring for how readers see versions).
 
@@ -291,6 +300,59 @@ class Lake:
         The key's timestamp is the envelope's `fetched_at` (now, if it has none). An envelope whose
         `symbol` or `as_of` contradicts `ticker` / `date` is refused.
         """
+        item = self._raw_item(envelope, ticker, date)
+        result = self.store.put(
+            item.key, item.data, metadata=item.metadata, tags=item.tags, content_type=item.content_type
+        )
+        self._log_raw(item, result)
+        return result
+
+    def put_raw_many(
+        self, entries: Sequence[tuple[Mapping[str, Any] | bytes, str, str]]
+    ) -> list[PutResult | Exception]:
+        """`put_raw` for many (envelope, ticker, date) at once, with the store's group commit when it has
+        one (LocalStore): one result per entry, in order — its PutResult, or the exception that entry was
+        refused or failed with (InvalidArgumentValue for an envelope `put_raw` would refuse)."""
+        items: list[PutItem | None] = []
+        results: list[PutResult | Exception | None] = []
+        for envelope, ticker, date in entries:
+            try:
+                items.append(self._raw_item(envelope, ticker, date))
+                results.append(None)
+            except InvalidArgumentValue as exc:
+                items.append(None)
+                results.append(exc)
+        valid = [item for item in items if item is not None]
+        put_many = getattr(self.store, "put_many", None)
+        if put_many is not None:
+            outcomes = iter(put_many(valid))
+        else:
+            outcomes = iter(self._put_or_error(item) for item in valid)
+        for index, item in enumerate(items):
+            if item is None:
+                continue
+            outcome = next(outcomes)
+            results[index] = outcome
+            if not isinstance(outcome, Exception):
+                self._log_raw(item, outcome)
+        return results  # type: ignore[return-value]
+
+    def _put_or_error(self, item: PutItem) -> PutResult | Exception:
+        try:
+            return self.store.put(
+                item.key, item.data, metadata=item.metadata, tags=item.tags, content_type=item.content_type
+            )
+        except (LakeError, OSError) as exc:
+            return exc
+
+    @staticmethod
+    def _log_raw(item: PutItem, result: PutResult) -> None:
+        logger.info(
+            "lake.write area=raw key=%s version=%s bytes=%d", item.key, result.version_id, len(item.data)
+        )
+
+    def _raw_item(self, envelope: Mapping[str, Any] | bytes, ticker: str, date: str) -> PutItem:
+        """The PutItem of a raw envelope (validated as `put_raw` documents)."""
         ticker, date = layout.validate_ticker(ticker), layout.validate_date(date)
         if isinstance(envelope, bytes | bytearray | memoryview):
             body = bytes(envelope)
@@ -332,15 +394,13 @@ class Lake:
         source = parsed.get("source")
         if isinstance(source, str) and _NAME.fullmatch(source):
             metadata["envelope-source"] = source
-        result = self.store.put(
+        return PutItem(
             key,
             body,
-            metadata=metadata,
-            tags={"source": layout.RAW_SOURCE, "ticker": ticker, "fetched_at": fetched_at.isoformat()},
-            content_type="application/json",
+            metadata,
+            {"source": layout.RAW_SOURCE, "ticker": ticker, "fetched_at": fetched_at.isoformat()},
+            "application/json",
         )
-        logger.info("lake.write area=raw key=%s version=%s bytes=%d", key, result.version_id, len(body))
-        return result
 
     @staticmethod
     def _fetched_at(value: object) -> dt.datetime:
@@ -450,8 +510,6 @@ class Lake:
         failed: dict[str, BaseException] = {}
         put_many = getattr(self.store, "put_many", None)
         if put_many is not None:  # LocalStore: one group commit per batch instead of fsyncs per object
-            from lake.store import PutItem
-
             days = list(encoded)
             items = []
             for day in days:
@@ -559,7 +617,7 @@ class Lake:
             table = pa.Table.from_pandas(frame[schema.names], schema=schema, preserve_index=False)
         except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError, TypeError) as exc:
             raise InvalidArgumentValue(f"rows for {where} do not fit the {dataset} schema: {exc}") from None
-        encoded: dict[str, tuple[bytes, int]] = {}
+        parts: dict[str, pa.Table] = {}
         start = 0
         values = days.to_numpy(dtype=object)
         while start < len(values):
@@ -574,12 +632,15 @@ class Lake:
             file_metadata[b"tickerlake.lineage"] = json.dumps(
                 by_date[day].metadata(), sort_keys=True
             ).encode()
-            part = part.replace_schema_metadata(file_metadata)
-            sink = io.BytesIO()
-            pq.write_table(part, sink, compression="snappy")
-            encoded[day] = (sink.getvalue(), part.num_rows)
+            parts[day] = part.replace_schema_metadata(file_metadata)
             start = stop
-        return encoded
+        # Parquet encoding into Arrow buffers releases the GIL: a few threads overlap it.
+        if len(parts) > 1:
+            with ThreadPoolExecutor(max_workers=min(ENCODE_THREADS, len(parts))) as pool:
+                bodies = list(pool.map(_parquet_bytes, parts.values()))
+        else:
+            bodies = [_parquet_bytes(part) for part in parts.values()]
+        return {day: (body, part.num_rows) for (day, part), body in zip(parts.items(), bodies, strict=True)}
 
     def _encode_partition(
         self,

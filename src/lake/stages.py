@@ -219,8 +219,9 @@ def ingest_raw(
 
     Requested dates the source has no bar for (an exchange holiday, a missing day) are `skipped`. A payload
     the lake cannot store as a raw object (not JSON, for another symbol or date) is quarantined as `raw`
-    with its exact bytes. Source errors propagate (the orchestrator retries with backoff); nothing is
-    half-written: each envelope is one PUT.
+    with its exact bytes. Source and store errors propagate (the orchestrator retries with backoff);
+    nothing is half-written: each envelope is one PUT (on a LocalStore, a ticker's envelopes share one
+    group commit).
     """
     from pipelines.sources import raw_body, unreadable_reason
 
@@ -229,6 +230,8 @@ def ingest_raw(
         wanted = set(dates)
         envelopes = source.fetch(ticker, dates[0], dates[-1])
         seen: set[str] = set()
+        refused: list[tuple[str, bytes, str]] = []  # (date, payload, why)
+        storable: list[tuple[bytes, str, str]] = []  # (payload, ticker, date)
         for envelope in envelopes:
             # A file's envelope is routed to a partition (its `.as_of`) which its content may contradict.
             as_of = getattr(envelope, "as_of", None) or (
@@ -240,17 +243,19 @@ def ingest_raw(
             data = raw_body(envelope)
             problem = unreadable_reason(envelope)
             if problem is None:
-                try:
-                    put = lake.put_raw(data, ticker=ticker, date=as_of)
-                except InvalidArgumentValue as exc:
-                    problem = str(exc)
-                else:
-                    result.written[(ticker, as_of)] = {
-                        "key": put.key,
-                        "version_id": put.version_id,
-                        "rows": 1,
-                    }
-                    continue
+                storable.append((data, ticker, as_of))
+            else:
+                refused.append((as_of, data, problem))
+        # One group commit for the ticker's envelopes (LocalStore), not durable writes one by one.
+        failure: Exception | None = None
+        for (data, _, as_of), put in zip(storable, lake.put_raw_many(storable), strict=True):
+            if isinstance(put, InvalidArgumentValue):
+                refused.append((as_of, data, str(put)))
+            elif isinstance(put, Exception):
+                failure = failure or put
+            else:
+                result.written[(ticker, as_of)] = {"key": put.key, "version_id": put.version_id, "rows": 1}
+        for as_of, data, problem in sorted(refused, key=lambda item: item[0]):
             _quarantine(
                 lake,
                 result,
@@ -263,6 +268,8 @@ def ingest_raw(
                 payload=data,
                 run_id=run_id,
             )
+        if failure is not None:  # the store failed (not the payload): the orchestrator retries the stage
+            raise failure
         for date in wanted - seen:
             result.skipped[(ticker, date)] = "no bar from the source (not a trading day, or a missing day)"
     return result

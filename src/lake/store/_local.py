@@ -45,6 +45,7 @@ import shutil
 import stat
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,8 @@ _STALE_TEMP_SECONDS = 3600
 
 #: Objects per group commit: each holds its key's lock (an open file) until the batch is published.
 BATCH_SIZE = 128
+#: Threads that stage a batch's objects (file creation waits on the disk, not on the GIL).
+STAGE_THREADS = 4
 
 
 def _load_syncfs() -> Callable[[int], int] | None:
@@ -233,41 +236,42 @@ class LocalStore:
 
     def _put_batch(self, items: list[PutItem]) -> list[PutResult | Exception]:
         results: list[PutResult | Exception | None] = [None] * len(items)
-        staged: dict[int, tuple[str, Path, dict[str, Any]]] = {}  # index → (key, temp, record)
+        staged: dict[int, tuple[str, Path, dict[str, Any], Path]] = {}  # → (key, temp, record, its temp)
         seen: set[str] = set()
+        unique: list[int] = []
         for index, item in enumerate(items):
-            try:
-                key = check_key(item.key)
-                if key in seen:  # the same key twice in a batch: the later put is an ordinary one
-                    raise _Later()
-                data = check_data(key, item.data)
-                record = {
-                    "key": key,
-                    "size": len(data),
-                    "md5": hashlib.md5(data, usedforsecurity=False).hexdigest(),
-                    "sha256": hashlib.sha256(data).hexdigest(),
-                    "content_type": item.content_type,
-                    "metadata": check_metadata(item.metadata),
-                    "tags": check_tags(item.tags),
-                }
-                self._make_parent(key, self.root / key)
-                staged[index] = (key, self._write_temp(data, sync=False), record)
-                seen.add(key)
-            except _Later:
+            key = item.key if isinstance(item.key, str) else None
+            if key is not None and key in seen:  # the same key twice: the later put is an ordinary one
                 continue
-            except (InvalidArgumentValue, StoreUnavailable, OSError) as exc:
-                results[index] = exc if not isinstance(exc, OSError) else self._os_error(str(item.key), exc)
+            seen.add(key)  # type: ignore[arg-type]
+            unique.append(index)
+        # Staging needs no lock: checks, digests, the temp file, the object's folder and its version folder
+        # with its lock file (creating files is most of a local write's cost; threads overlap it).
+        with ThreadPoolExecutor(max_workers=STAGE_THREADS) as pool:
+            outcomes = list(pool.map(lambda index: self._stage(items[index]), unique))
+        for index, outcome in zip(unique, outcomes, strict=True):
+            if isinstance(outcome, Exception):
+                results[index] = outcome
+            else:
+                staged[index] = outcome
         try:
             with contextlib.ExitStack() as locks:
                 held: dict[int, tuple[str, Path, Path, str]] = {}  # index → (key, temp, kdir, version id)
                 for index in sorted(staged, key=lambda i: staged[i][0]):  # one lock order: no deadlock
-                    key, temp, record = staged[index]
+                    key, temp, record, record_temp = staged[index]
                     try:
                         kdir = locks.enter_context(self._locked(key))
-                        version_id = new_version_id(after=self._prepare(key, kdir, sync=False))
-                        record["version_id"] = version_id
+                        newest = self._prepare(key, kdir, sync=False)
+                        version_id = record["version_id"]  # staged with its record, if still the newest
                         self._link_or_copy(temp, kdir / f"{version_id}.data")
-                        self._write_json(kdir / f"{version_id}.json", record, sync=False)
+                        if newest is None or version_id > newest:
+                            os.replace(record_temp, kdir / f"{version_id}.json")
+                        else:  # a newer version appeared since staging (or the clock went back)
+                            os.unlink(kdir / f"{version_id}.data")
+                            version_id = new_version_id(after=newest)
+                            record["version_id"] = version_id
+                            self._link_or_copy(temp, kdir / f"{version_id}.data")
+                            self._write_json(kdir / f"{version_id}.json", record, sync=False)
                         held[index] = (key, temp, kdir, version_id)
                     except (StoreUnavailable, OSError) as exc:
                         results[index] = (
@@ -284,12 +288,45 @@ class LocalStore:
                         results[index] = self._os_error(key, exc)
                 self._syncfs()  # the renames durable before the batch returns
         finally:
-            for _key, temp, _record in staged.values():
+            for _key, temp, _record, record_temp in staged.values():
                 temp.unlink(missing_ok=True)
+                record_temp.unlink(missing_ok=True)
         for index, item in enumerate(items):
             if results[index] is None:  # a repeated key: after the batch, as its own put
                 results[index] = self._put_or_error(item)
         return results  # type: ignore[return-value]
+
+    def _stage(self, item: PutItem) -> tuple[str, Path, dict[str, Any], Path] | Exception:
+        """(key, temp file, version record, the record's temp file) of a batch item, or the error it failed
+        with. The record carries a version id taken now; the commit keeps it if it is still the key's newest."""
+        try:
+            key = check_key(item.key)
+            data = check_data(key, item.data)
+            record = {
+                "key": key,
+                "size": len(data),
+                "md5": hashlib.md5(data, usedforsecurity=False).hexdigest(),
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "content_type": item.content_type,
+                "metadata": check_metadata(item.metadata),
+                "tags": check_tags(item.tags),
+                "version_id": new_version_id(),
+            }
+            self._make_parent(key, self.root / key)
+            kdir = self._key_dir(key)
+            kdir.mkdir(parents=True, exist_ok=True)
+            os.close(os.open(kdir / "lock", os.O_RDWR | os.O_CREAT, 0o644))  # taken later, in key order
+            temp = self._write_temp(data, sync=False)
+            try:
+                record_temp = self._write_temp(json.dumps(record, sort_keys=True).encode(), sync=False)
+            except BaseException:
+                temp.unlink(missing_ok=True)
+                raise
+            return key, temp, record, record_temp
+        except (InvalidArgumentValue, StoreUnavailable) as exc:
+            return exc
+        except OSError as exc:
+            return self._os_error(str(item.key), exc)
 
     def _syncfs(self) -> None:
         fd = os.open(self.root, os.O_RDONLY)
@@ -716,7 +753,3 @@ class LocalStore:
                 "and a local folder cannot hold both"
             )
         return StoreUnavailable(f"writing {key} in {self.uri} failed: {exc}")
-
-
-class _Later(Exception):
-    """A key repeated within one batch (internal)."""
