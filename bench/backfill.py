@@ -164,6 +164,59 @@ def task_floor(args: dict[str, Any]) -> dict[str, Any]:
     return {"tickers": len(symbols), "years": args["years"], "seconds": round(seconds, 3), "files": files}
 
 
+def task_dagster_events(args: dict[str, Any]) -> dict[str, Any]:
+    """The cheapest record Dagster keeps of one asset partition: `report_runless_asset_event` of one
+    AssetMaterialization per (ticker, date) partition key, on an in-memory instance (what `record=False`
+    uses) and on the SQLite one in DAGSTER_HOME (what `tickerlake run` records into). No run, no planned
+    events, no checks: a lower bound of what any execution pays per asset partition for as long as each
+    (ticker, date) is a Dagster partition."""
+    import time
+
+    import dagster as dg
+
+    from dagster_project.runner import _relaxed_sqlite_sync
+
+    count = int(args.get("events", 500))
+    symbols = _lakes.tickers(max(1, count // 250))
+    days = _lakes.weekdays(_lakes.years_before(END_DATE, 2), END_DATE)
+    keys = [dg.MultiPartitionKey({"ticker": symbol, "date": day}) for symbol in symbols for day in days][
+        :count
+    ]
+    found: dict[str, Any] = {"events": len(keys)}
+    _relaxed_sqlite_sync()
+    for name, make in (("in_memory", dg.DagsterInstance.ephemeral), ("sqlite", dg.DagsterInstance.get)):
+        instance = make()
+        try:
+            instance.report_runless_asset_event(
+                dg.AssetMaterialization(asset_key="warm_up", partition=keys[0])
+            )
+            started = time.perf_counter()
+            for key in keys:
+                instance.report_runless_asset_event(
+                    dg.AssetMaterialization(asset_key="features", partition=key)
+                )
+            found[f"{name}_ms"] = round((time.perf_counter() - started) / len(keys) * 1000, 3)
+        finally:
+            instance.dispose()
+    return found
+
+
+def lower_bound(
+    events: dict[str, Any], stages_s: float, floor_s: float, tickers: int, years: float
+) -> dict[str, Any]:
+    """The backfill ratio no execution can beat while each (ticker, date) is a Dagster partition: the
+    lake's own path (`stages_s`) plus one materialization per asset (5) and ticker-day at the cheapest
+    per-event cost measured (`events`, from `task_dagster_events`), against the floor."""
+    ticker_days = expected_objects(tickers, years) // 5
+    dagster_s = ticker_days * 5 * events["in_memory_ms"] / 1000
+    return {
+        "ticker_days": ticker_days,
+        "dagster_event_ms": events,
+        "dagster_seconds": round(dagster_s, 1),
+        "ratio": round((stages_s + dagster_s) / floor_s, 2),
+    }
+
+
 def fit_line(xs: list[float], ys: list[float]) -> tuple[float, float]:
     """Least squares y = a + b·x (b only, through the origin, with a single point)."""
     if len(xs) == 1:
@@ -226,6 +279,9 @@ def measure(config: dict[str, Any]) -> dict[str, Any]:
     log(f"backfill: profile at {count} tickers × {prof_years} years")
     profiled = run_child(MODULE, "lake_run", {"tickers": count, "years": prof_years, "profile": True})
 
+    log("backfill: the cheapest Dagster record of one asset partition")
+    events = run_child(MODULE, "dagster_events", {"events": 500})
+
     largest = max(runs, key=lambda r: r["tickers"])
     return {
         "seconds": round(seconds, 2),
@@ -260,8 +316,18 @@ def measure(config: dict[str, Any]) -> dict[str, Any]:
             "partitions": profiled["partitions"],
         },
         "peak_rss_by_scale": {str(r["tickers"]): r["peak_rss_mb"] for r in runs},
+        "per_day_partitions_lower_bound": lower_bound(
+            events, at_target["stages"], floor_seconds, target, years
+        ),
     }
 
 
 if __name__ == "__main__":
-    child_main({"lake_run": task_lake_run, "stages": task_stages, "floor": task_floor})
+    child_main(
+        {
+            "lake_run": task_lake_run,
+            "stages": task_stages,
+            "floor": task_floor,
+            "dagster_events": task_dagster_events,
+        }
+    )

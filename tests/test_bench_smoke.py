@@ -43,4 +43,7 @@ def test_bench_harness_writes_every_figure_at_a_tiny_scale(tmp_path):
         assert results[family]["run"]["scale"] == "smoke"
     assert results["backfill"]["objects_written"] > 0
     assert set(results["backfill"]["profile"]) >= {"stages_total", "dagster_run_total", "compute"}
+    bound = results["backfill"]["per_day_partitions_lower_bound"]
+    assert bound["dagster_event_ms"]["events"] > 0 and bound["dagster_event_ms"]["sqlite_ms"] > 0
+    assert bound["ratio"] > 0 and bound["ticker_days"] > 0
     assert chart.stat().st_size > 0

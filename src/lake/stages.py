@@ -299,13 +299,13 @@ def build_prices(lake: Lake, partitions: Iterable[Partition], run_id: str) -> St
     """Parse the newest raw object of each partition into its `prices` row; bad payloads are quarantined."""
     from pipelines import COMPUTATION_VERSION
     from pipelines.exceptions import PayloadError
-    from pipelines.parsing import parse_envelope
+    from pipelines.parsing import bars_frame, parse_bar
 
     result = StageResult("prices")
     computed_at = _now()
     for ticker, dates in group_by_ticker(partitions).items():
         raws = _latest_raw_by_date(lake, ticker, dates)
-        rows: list[pd.DataFrame] = []
+        rows: list[dict[str, Any]] = []
         lineages: dict[str, Lineage] = {}
         payloads: dict[str, bytes] = {}
         for date in dates:
@@ -315,14 +315,7 @@ def build_prices(lake: Lake, partitions: Iterable[Partition], run_id: str) -> St
                 continue
             body = lake.get_raw(info.key, info.version_id)
             try:
-                parsed = parse_envelope(body, expected_symbol=ticker)
-                row = parsed[parsed["date"].astype(str) == date]
-                if len(row) != 1:
-                    raise PayloadError(
-                        f"has no bar dated {date} (bars: {', '.join(parsed['date'].astype(str))})",
-                        field="payload.history",
-                        value=date,
-                    )
+                row = parse_bar(body, date, expected_symbol=ticker)
             except PayloadError as exc:
                 reason = f"bad raw payload: {exc}"
                 lake.quarantine(
@@ -343,7 +336,7 @@ def build_prices(lake: Lake, partitions: Iterable[Partition], run_id: str) -> St
                     reason,
                 )
                 continue
-            rows.append(row.drop(columns=["ticker"]))
+            rows.append(row)
             payloads[date] = body
             lineages[date] = Lineage(
                 source_raw_key=info.key,
@@ -354,7 +347,7 @@ def build_prices(lake: Lake, partitions: Iterable[Partition], run_id: str) -> St
                 computation_type="prices",
             )
         if rows:
-            frame = pd.concat(rows, ignore_index=True)
+            frame = bars_frame(rows)
             frame["date"] = frame["date"].astype(str)
             _write_valid(lake, "prices", ticker, frame, lineages, payloads, result)
     return result
