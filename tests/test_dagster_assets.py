@@ -2,6 +2,7 @@
 bad raw payloads end in quarantine with a failed check, and `tickerlake run` drives the same graph."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -182,6 +183,48 @@ def test_run_lake_backfills_a_range_in_one_run_per_chunk(lake_uri, instance):
     assert summary.done == len(days) + len(lake.partitions("features", "S63.SI"))
     assert "2025-06-02" in days and "2025-05-31" not in days  # a Saturday is no partition
     assert summary.objects_written == 5 * summary.done
+
+
+def _planned_events(instance, run_id):
+    return instance.get_records_for_run(
+        run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED
+    ).records
+
+
+def test_an_unrecorded_run_writes_one_planned_event_per_asset_not_per_partition(lake_uri, monkeypatch):
+    """`run_lake(record=False)` turns on Dagster's range-planned events (its instance is thrown away, so
+    nothing reads per-partition ones); a recorded run keeps one per partition and asset. A canary for a
+    Dagster upgrade that drops the switch, too."""
+    from dagster_project import runner
+
+    monkeypatch.delenv(runner.PLANNED_SUBSET_ENV, raising=False)
+    local_defs = build_defs(lake_uri=lake_uri, source="sample")
+    counts = {}
+    for enabled in (False, True):
+        instance = dg.DagsterInstance.ephemeral()
+        with runner._planned_events_per_run(enabled):
+            chunk = runner.run_chunk(local_defs, instance, ["C6L.SI"], "2025-06-02", "2025-06-04", 3)
+        assert chunk.success and chunk.written["features"] == 3
+        counts[enabled] = len(_planned_events(instance, chunk.run_id))
+        instance.dispose()
+    assert counts == {False: 5 * 3, True: 5}
+    assert runner.PLANNED_SUBSET_ENV not in os.environ  # restored
+
+    seen = []
+    real = runner.run_chunk
+
+    def spy(*args, **kwargs):
+        seen.append(os.environ.get(runner.PLANNED_SUBSET_ENV))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "run_chunk", spy)
+    assert run_lake(local_defs, ["C6L.SI"], "2025-06-02", "2025-06-03", record=False, with_reports=False).ok
+    with dg.instance_for_test() as recorded:
+        summary = run_lake(
+            local_defs, ["C6L.SI"], "2025-06-02", "2025-06-03", instance=recorded, with_reports=False
+        )
+    assert summary.ok
+    assert seen == ["true", None]
 
 
 def test_cli_run_refuses_hostile_and_unknown_input(tmp_path):
