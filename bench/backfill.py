@@ -29,6 +29,7 @@ PROFILE_BUCKETS: dict[str, list[tuple[str, str]]] = {
     "source_fetch": [("pipelines/sources/sample.py", "fetch")],
     "compute": [
         ("pipelines/parsing.py", "parse_envelope"),
+        ("pipelines/parsing.py", "parse_bar"),
         ("pipelines/indicators.py", "compute_indicators"),
         ("pipelines/percentiles.py", "compute_percentiles"),
         ("pipelines/features.py", "compute_features"),
