@@ -430,6 +430,8 @@ def run_local(
     folder_filter = _folder_filter([ref.filter for ref in refs])
     pruned = folder_filter is not None and hasattr(store, "list_keys")
 
+    # The columns each table's rows are read with from month copies (one walk of the query, not per reference).
+    used = {dataset: _columns_used(tree, arrow_schemas[dataset].names) for dataset in listings}
     fs, base = store.arrow_filesystem()
     con = _database().cursor()  # a connection of its own: its registrations and views end with it
     try:
@@ -447,7 +449,7 @@ def run_local(
                 current,
                 file_schema,
                 descend=folder_filter if pruned else None,
-                columns=_columns_used(tree, file_schema.names),
+                columns=used[ref.dataset],
             )
             files_read.update(rows.copies_read)
             files_read.update(rows.partitions)

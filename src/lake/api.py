@@ -326,11 +326,9 @@ class Lake:
         put_many = getattr(self.store, "put_many", None)
         if put_many is not None:
             outcomes = iter(put_many(valid))
-        elif len(valid) > 1:  # S3: independent PUTs, a few at a time
-            with ThreadPoolExecutor(max_workers=min(self.max_workers, len(valid))) as pool:
+        else:  # S3: independent PUTs, a few at a time
+            with ThreadPoolExecutor(max_workers=max(1, min(self.max_workers, len(valid)))) as pool:
                 outcomes = iter(list(pool.map(self._put_or_error, valid)))
-        else:
-            outcomes = iter(self._put_or_error(item) for item in valid)
         for index, item in enumerate(items):
             if item is None:
                 continue

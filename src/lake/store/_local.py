@@ -110,6 +110,25 @@ def _fingerprint(real: os.stat_result) -> str:
     return f"{real.st_ino:x}-{real.st_mtime_ns:x}-{real.st_size:x}"
 
 
+def _record(
+    key: str,
+    data: bytes,
+    content_type: str | None,
+    metadata: Mapping[str, str] | None,
+    tags: Mapping[str, str] | None,
+) -> dict[str, Any]:
+    """The version record of `data` under `key` (without its version id): size, digests, labels checked."""
+    return {
+        "key": key,
+        "size": len(data),
+        "md5": hashlib.md5(data, usedforsecurity=False).hexdigest(),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "content_type": content_type,
+        "metadata": check_metadata(metadata),
+        "tags": check_tags(tags),
+    }
+
+
 def new_version_id(after: str | None = None) -> str:
     """A sortable unique version id, strictly after `after` (the key's newest id) when given."""
     ns = time.time_ns()
@@ -181,15 +200,7 @@ class LocalStore:
     ) -> PutResult:
         key = check_key(key)
         data = check_data(key, data)
-        record: dict[str, Any] = {
-            "key": key,
-            "size": len(data),
-            "md5": hashlib.md5(data, usedforsecurity=False).hexdigest(),
-            "sha256": hashlib.sha256(data).hexdigest(),
-            "content_type": content_type,
-            "metadata": check_metadata(metadata),
-            "tags": check_tags(tags),
-        }
+        record = _record(key, data, content_type, metadata, tags)
         real = self.root / key
         self._make_parent(key, real)
         temp = self._write_temp(data)
@@ -302,16 +313,8 @@ class LocalStore:
         try:
             key = check_key(item.key)
             data = check_data(key, item.data)
-            record = {
-                "key": key,
-                "size": len(data),
-                "md5": hashlib.md5(data, usedforsecurity=False).hexdigest(),
-                "sha256": hashlib.sha256(data).hexdigest(),
-                "content_type": item.content_type,
-                "metadata": check_metadata(item.metadata),
-                "tags": check_tags(item.tags),
-                "version_id": new_version_id(),
-            }
+            record = _record(key, data, item.content_type, item.metadata, item.tags)
+            record["version_id"] = new_version_id()
             self._make_parent(key, self.root / key)
             kdir = self._key_dir(key)
             kdir.mkdir(parents=True, exist_ok=True)
@@ -678,17 +681,7 @@ class LocalStore:
             self._write_json(
                 kdir / f"{adopted}.json",
                 sync=sync,
-                content={
-                    "key": key,
-                    "version_id": adopted,
-                    "size": len(body),
-                    "md5": hashlib.md5(body, usedforsecurity=False).hexdigest(),
-                    "sha256": hashlib.sha256(body).hexdigest(),
-                    "content_type": None,
-                    "metadata": {},
-                    "tags": {},
-                    "adopted": True,
-                },
+                content={**_record(key, body, None, None, None), "version_id": adopted, "adopted": True},
             )
             newest = adopted
         return newest
