@@ -1,6 +1,7 @@
 """The object-store contract, run against both backends (a local folder and S3 on the moto server),
 plus what only one backend has: bucket setup, SSE and retries on S3; crash safety and the sidecar locally."""
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -14,12 +15,12 @@ from pathlib import Path
 import pytest
 from botocore.awsrequest import AWSResponse
 
-from lake.exceptions import InvalidArgumentValue, ObjectNotFound, StoreUnavailable
-from lake.store import NULL_VERSION, LocalStore, ObjectStore, PutItem, S3Store, lifecycle_rules, open_store
+from lake.exceptions import InvalidArgumentValue, ObjectNotFound, PreconditionFailed, StoreUnavailable
+from lake.store import NULL_VERSION, LocalStore, ObjectStore, S3Store, lifecycle_rules, open_store
 from tests.moto_server import free_port
 
 REPO = Path(__file__).resolve().parents[1]
-KEY = "processed/prices/ticker=D05.SI/date=2025-01-02/data.parquet"
+KEY = "processed/prices/month=2025-01/data.parquet"
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -67,7 +68,7 @@ def test_put_get_head_round_trip_with_metadata_and_tags(store):
 
 
 def test_missing_key_and_unknown_version_raise_object_not_found(store):
-    with pytest.raises(ObjectNotFound, match="ticker=D05.SI"):
+    with pytest.raises(ObjectNotFound, match="month=2025-01"):
         store.get(KEY)
     store.put(KEY, b"1")
     for version in ("nonexistent", "../../../../etc/passwd", "20990101T000000000000000Z-000000000000"):
@@ -125,6 +126,69 @@ def test_concurrent_writers_to_one_key_are_all_kept_and_latest_is_whole(store):
     assert {store.get(KEY, r.version_id).data for r in results} == payloads
 
 
+def test_etag_is_the_md5_of_the_bytes_on_every_backend(store):
+    store.put(KEY, b"v1")
+    assert store.head(KEY).etag == store.get(KEY).info.etag == hashlib.md5(b"v1").hexdigest()
+    assert store.list_versions(KEY)[0].etag == hashlib.md5(b"v1").hexdigest()
+    assert [info.etag for info in store.list("processed/")] == [hashlib.md5(b"v1").hexdigest()]
+
+
+def test_put_if_match_the_current_etag_writes_a_new_version(store):
+    first = store.put(KEY, b"v1")
+    second = store.put(KEY, b"v2", if_match=store.head(KEY).etag)
+    assert store.get(KEY).data == b"v2"
+    assert [v.version_id for v in store.list_versions(KEY)] == [second.version_id, first.version_id]
+
+
+def test_put_if_match_a_stale_etag_raises_precondition_failed_and_writes_nothing(store):
+    store.put(KEY, b"v1")
+    stale = store.head(KEY).etag
+    store.put(KEY, b"v2")  # another writer went first
+    with pytest.raises(PreconditionFailed, match="month=2025-01"):
+        store.put(KEY, b"v3", if_match=stale)
+    assert store.get(KEY).data == b"v2" and len(store.list_versions(KEY)) == 2
+
+
+def test_put_if_match_on_a_missing_key_raises_precondition_failed(store):
+    with pytest.raises(PreconditionFailed):
+        store.put(KEY, b"v1", if_match=hashlib.md5(b"v0").hexdigest())
+    assert not store.exists(KEY)
+
+
+def test_put_if_none_match_writes_a_new_key_once(store):
+    first = store.put(KEY, b"v1", if_none_match=True)
+    with pytest.raises(PreconditionFailed, match="month=2025-01"):
+        store.put(KEY, b"v2", if_none_match=True)
+    assert store.get(KEY).data == b"v1"
+    assert [v.version_id for v in store.list_versions(KEY)] == [first.version_id]
+
+
+def test_put_if_match_and_if_none_match_together_are_refused(store):
+    with pytest.raises(InvalidArgumentValue, match="exclude each other"):
+        store.put(KEY, b"v1", if_match="abc", if_none_match=True)
+    assert not store.exists(KEY)
+
+
+def test_concurrent_conditional_puts_on_one_etag_let_exactly_one_win(store):
+    store.put(KEY, b"v0")
+    etag = store.head(KEY).etag
+    barrier = threading.Barrier(8)
+
+    def write(n: int):
+        barrier.wait()
+        try:
+            return store.put(KEY, b"writer-%d" % n, if_match=etag)
+        except PreconditionFailed:
+            return None
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(write, range(8)))
+    winners = [r for r in results if r is not None]
+    assert len(winners) == 1
+    assert store.head(KEY).version_id == winners[0].version_id
+    assert len(store.list_versions(KEY)) == 2
+
+
 def test_delete_hides_the_key_but_keeps_its_versions(store):
     key = "cache/reports/D05.SI/2025-01-02/report.json"
     first = store.put(key, b"{}")
@@ -173,9 +237,8 @@ def test_tags_and_metadata_follow_s3_rules_on_every_backend(store):
 
 def test_presigned_url_names_the_key_and_expiry_is_checked(store):
     store.put(KEY, b"x")
-    assert "ticker%3DD05.SI" in store.presigned_url(KEY, 60) or "ticker=D05.SI" in store.presigned_url(
-        KEY, 60
-    )
+    url = store.presigned_url(KEY, 60)
+    assert "month%3D2025-01" in url or "month=2025-01" in url
     with pytest.raises(InvalidArgumentValue, match="expiry"):
         store.presigned_url(KEY, 8 * 24 * 3600)
 
@@ -234,9 +297,6 @@ def test_s3_init_sets_versioning_encryption_public_access_block_and_lifecycle(s3
     assert lifecycle["tickerlake-cache-expire"]["Expiration"]["Days"] == 1
     assert lifecycle["tickerlake-reports-expire"]["Expiration"]["Days"] == 30
     assert lifecycle["tickerlake-cache-expire"]["Filter"]["Prefix"] == "lake/cache/"
-    compacted = lifecycle["tickerlake-compacted-noncurrent-expire"]
-    assert compacted["Filter"]["Prefix"] == "lake/compacted/" and "Transitions" not in compacted
-    assert compacted["NoncurrentVersionExpiration"]["NoncurrentDays"] == 1
 
 
 def test_s3_init_keeps_lifecycle_rules_of_others_and_repairs_ours(s3):
@@ -506,6 +566,21 @@ def test_local_store_refuses_a_python_package_as_lake_folder():
         LocalStore(REPO / "src" / "lake")
 
 
+def test_object_store_declares_every_capability_abstract():
+    assert {"put", "get", "head", "list", "list_versions", "get_tags", "delete", "presigned_url"} | {
+        "initialize",
+        "arrow_filesystem",
+    } <= ObjectStore.__abstractmethods__
+
+    class PutOnly(ObjectStore):
+        def put(self, key, data, **kwargs):
+            raise NotImplementedError
+
+    with pytest.raises(TypeError, match="abstract"):
+        PutOnly()
+    assert not LocalStore.__abstractmethods__ and not S3Store.__abstractmethods__
+
+
 @pytest.mark.parametrize("uri", ["http://example.com/x", "s3://", "s3://UPPER/x", "file://host/x", "  "])
 def test_open_store_refuses_bad_uris(uri):
     with pytest.raises(InvalidArgumentValue, match="not valid"):
@@ -515,100 +590,3 @@ def test_open_store_refuses_bad_uris(uri):
 def test_open_store_defaults_to_the_configured_lake(tmp_path, monkeypatch):
     monkeypatch.setenv("TICKERLAKE_LAKE_URI", str(tmp_path / "configured"))
     assert open_store().uri == (tmp_path / "configured").as_uri()
-
-
-def _batch_key(n: int) -> str:
-    return f"processed/prices/ticker=D05.SI/date=2025-01-{n:02d}/data.parquet"
-
-
-def test_local_put_many_writes_each_object_as_a_version_and_reports_each_failure(tmp_path):
-    store = LocalStore(tmp_path / "lake")
-    first = store.put(_batch_key(1), b"old")
-    items = [
-        PutItem(_batch_key(1), b"one", {"row-count": "1"}, {"ticker": "D05.SI"}),
-        PutItem("../escape", b"x"),
-        PutItem(_batch_key(2), b"two"),
-        PutItem(_batch_key(2), b"two again"),  # the same key twice: both kept, the later one latest
-    ]
-    results = store.put_many(items)
-    assert isinstance(results[1], InvalidArgumentValue) and "../escape" in str(results[1])
-    assert [type(r).__name__ for r in results] == [
-        "PutResult",
-        "InvalidArgumentValue",
-        "PutResult",
-        "PutResult",
-    ]
-    assert store.get(_batch_key(1)).data == b"one"
-    assert store.head(_batch_key(1)).metadata == {"row-count": "1"}
-    assert store.get_tags(_batch_key(1)) == {"ticker": "D05.SI"}
-    assert [v.version_id for v in store.list_versions(_batch_key(1))] == [
-        results[0].version_id,
-        first.version_id,
-    ]
-    assert store.get(_batch_key(2)).data == b"two again"
-    assert len(store.list_versions(_batch_key(2))) == 2
-    assert not list((tmp_path / "lake" / ".tickerlake" / "tmp").iterdir())
-
-
-def test_local_put_many_killed_between_publishes_leaves_every_object_whole(tmp_path):
-    """Killed after some renames of a group commit: each object is its old or its new version, whole."""
-    root = tmp_path / "lake"
-    store = LocalStore(root)
-    for n in range(1, 11):
-        store.put(_batch_key(n), b"old-%d" % n)
-    result = _run(
-        f"""
-        import os, signal
-        from lake.store import LocalStore, PutItem
-        original, published = os.replace, []
-        def crash(src, dst, *args, **kwargs):
-            if str(dst).endswith("data.parquet"):
-                published.append(dst)
-                if len(published) == 4:
-                    os.kill(os.getpid(), signal.SIGKILL)
-            return original(src, dst, *args, **kwargs)
-        os.replace = crash
-        keys = [f"processed/prices/ticker=D05.SI/date=2025-01-{{n:02d}}/data.parquet" for n in range(1, 11)]
-        LocalStore({str(root)!r}).put_many([PutItem(k, b"new-" + k.encode() * 1000) for k in keys])
-        """
-    )
-    assert result.returncode == -9, result.stderr
-    new = sum(store.get(_batch_key(n)).data.startswith(b"new-") for n in range(1, 11))
-    assert new == 3  # the three renames before the kill; the fourth never happened
-    for n in range(1, 11):
-        data = store.get(_batch_key(n)).data
-        assert data in (b"old-%d" % n, b"new-" + _batch_key(n).encode() * 1000)
-        assert (root / _batch_key(n)).read_bytes() == data
-        assert store.list_versions(_batch_key(n))[0].is_latest
-    again = store.put_many([PutItem(_batch_key(n), b"next") for n in range(1, 11)])
-    assert all(not isinstance(r, Exception) for r in again)
-    assert {store.get(_batch_key(n)).data for n in range(1, 11)} == {b"next"}
-
-
-def test_local_put_many_keeps_versions_ordered_when_the_clock_went_back(tmp_path, monkeypatch):
-    """A batch stages each record with a version id taken before the key's lock; if the key has a newer
-    version by commit time (another writer, or the clock stepped back), the commit takes a later id."""
-    from lake.store import _local
-
-    store = LocalStore(tmp_path / "lake")
-    first = store.put(_batch_key(1), b"first")
-    real = _local.new_version_id
-
-    def stepped_back(after=None):
-        return real(after) if after is not None else "20000101T000000000000000Z-" + "0" * 12
-
-    monkeypatch.setattr(_local, "new_version_id", stepped_back)
-    results = store.put_many([PutItem(_batch_key(1), b"second"), PutItem(_batch_key(2), b"other")])
-    monkeypatch.setattr(_local, "new_version_id", real)
-    assert results[0].version_id > first.version_id
-    assert results[1].version_id.startswith("20000101T")  # a new key: any id is its newest
-    assert store.get(_batch_key(1)).data == b"second"
-    assert [v.version_id for v in store.list_versions(_batch_key(1))] == [
-        results[0].version_id,
-        first.version_id,
-    ]
-    assert store.get(_batch_key(1), version_id=first.version_id).data == b"first"
-    assert store.get(_batch_key(2)).data == b"other"
-    leftovers = [p.name for p in store._versions.rglob("*.data")]
-    assert len(leftovers) == 3  # no stray data file of the abandoned id
-    assert not list((tmp_path / "lake" / ".tickerlake" / "tmp").iterdir())

@@ -1,17 +1,20 @@
 """The Glue catalog of the lake: one database, one table per dataset, generated from `schemas/`.
 
-Each table is an external Parquet table over `processed/<dataset>/` with two partition keys, `ticker`
-and `date` (strings), found by partition projection — no crawler, no `MSCK REPAIR`, no partition API
-calls: a partition written by the pipeline is queryable at once.
+Each table is an external Parquet table over `processed/<dataset>/` with one partition key, `month`
+(a string 'YYYY-MM'), found by partition projection — no crawler, no `MSCK REPAIR`, no partition API
+calls: a month the pipeline writes is queryable at once. `ticker` and `date` (a DATE) are ordinary columns
+of the month objects, so no query has to name a ticker and a cross-section of one day is one month object.
 
-- `ticker` is projected as `injected`: the value comes from the query's WHERE clause, so the universe can
-  change without a catalog change and Athena reads only the named tickers; the price is that Athena
-  requires `ticker = '...'` or `ticker IN (...)` in every query of these tables (docs/analysts.md).
-- `date` is projected as a `date` with format `yyyy-MM-dd` from 2000-01-01 to NOW, one day apart.
+- `month` is projected as a `date` with format `yyyy-MM`, one month apart, from `MONTH_PROJECTION_START`
+  to NOW (the current month included); the partition column itself is a string ('2025-03'), compared as
+  text (`month = '2025-03'`, `month >= '2025-01'`). A `month` condition in WHERE limits the objects Athena
+  opens; without one Athena opens every month, which stays correct (docs/analysts.md).
+- `storage.location.template` maps a month to its folder, `processed/<dataset>/month=${month}/`.
 
 The same table definition (`table_input`) feeds `sync_catalog` (boto3 Glue), `athena_ddl` (the
 equivalent CREATE EXTERNAL TABLE) and `terraform_tables` (infra/glue_tables.tf.json), so the three never
-drift apart; columns are never hand-copied (`schemas.glue_columns`).
+drift apart; columns are never hand-copied: they are the dataset's Arrow schema (`schemas.arrow_schema`)
+with Glue's type names (`schemas.glue_type`).
 
 Examples
 --------
@@ -30,8 +33,9 @@ from lake import layout
 from lake.exceptions import InvalidArgumentValue
 
 __all__ = [
-    "DATE_PROJECTION_RANGE",
     "INPUT_FORMAT",
+    "MONTH_PROJECTION_RANGE",
+    "MONTH_PROJECTION_START",
     "OUTPUT_FORMAT",
     "PARTITION_KEYS",
     "SERDE",
@@ -49,21 +53,26 @@ __all__ = [
 INPUT_FORMAT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"
 OUTPUT_FORMAT = "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat"
 SERDE = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
-PARTITION_KEYS: tuple[str, ...] = ("ticker", "date")
+PARTITION_KEYS: tuple[str, ...] = ("month",)
 _PARTITION_COMMENTS = {
-    "ticker": "Yahoo symbol, e.g. D05.SI (injected projection: name it in WHERE)",
-    "date": "trading date YYYY-MM-DD, exchange-local (projected as a date)",
+    "month": "YYYY-MM: the month object's folder (projected as a date, yyyy-MM); optional in WHERE, prunes",
 }
-DATE_PROJECTION_RANGE = "2000-01-01,NOW"
+_COLUMN_COMMENTS = {
+    "ticker": "Yahoo symbol, e.g. D05.SI",
+    "date": "trading date, exchange-local",
+}
+#: The first month Athena projects; months before it are invisible to Athena (the local engine lists them).
+MONTH_PROJECTION_START = "2000-01"
+MONTH_PROJECTION_RANGE = f"{MONTH_PROJECTION_START},NOW"
 #: Where the Terraform tables put the lake: a local of infra/ ("s3://bucket" or "s3://bucket/prefix").
 TERRAFORM_LAKE_ROOT = "${local.lake_uri}"
 TERRAFORM_DATABASE = "${aws_glue_catalog_database.tickerlake.name}"
 
 _DESCRIPTIONS = {
-    "prices": "Daily OHLCV rows, one partition per ticker and trading date.",
-    "indicators": "Technical indicators (TA-Lib conventions) per ticker and trading date.",
-    "percentiles": "Trailing 252-session percentiles and frequencies of the indicators.",
-    "features": "Model features (returns, volatility, z-scores, distances) per ticker and trading date.",
+    "prices": "Daily OHLCV rows per ticker and trading date; one partition (object) per month.",
+    "indicators": "Technical indicators (TA-Lib conventions) per ticker and trading date; one partition per month.",
+    "percentiles": "Trailing 252-session percentiles and frequencies of the indicators; one partition per month.",
+    "features": "Model features (returns, volatility, z-scores, distances) per ticker and date; one partition per month.",
 }
 # Keys Athena or Glue add to a table's parameters on their own; never a reason to update the table.
 _VOLATILE_PARAMETERS = ("transient_lastDdlTime",)
@@ -94,24 +103,23 @@ def lake_root(lake_uri: str) -> str:
 
 
 def _data_columns(dataset: str) -> list[dict[str, str]]:
+    """Every column of the dataset's month objects, in storage order, with Glue's type names."""
     import schemas
 
-    columns = [dict(column) for column in schemas.glue_columns(dataset)]
+    columns = []
+    for field in schemas.arrow_schema(dataset):
+        column = {"Name": field.name, "Type": schemas.glue_type(field.type)}
+        if field.name in _COLUMN_COMMENTS:
+            column["Comment"] = _COLUMN_COMMENTS[field.name]
+        columns.append(column)
     clash = [column["Name"] for column in columns if column["Name"] in PARTITION_KEYS]
-    if clash:  # the contract: partition keys are not data columns in Glue
-        raise ValueError(f"schemas.glue_columns({dataset!r}) includes the partition keys {clash}")
+    if clash:  # Glue refuses a partition key that is also a data column
+        raise ValueError(f"schemas.arrow_schema({dataset!r}) has columns named like the partition keys: {clash}")
     return columns
 
 
 def _partition_keys() -> list[dict[str, str]]:
-    import schemas
-
-    keys = [dict(key) for key in schemas.glue_partition_keys()]
-    if [key["Name"] for key in keys] != list(PARTITION_KEYS):
-        raise ValueError(
-            f"schemas.glue_partition_keys() gives {keys}: the layout partitions by {PARTITION_KEYS}"
-        )
-    return [{**key, "Comment": _PARTITION_COMMENTS[key["Name"]]} for key in keys]
+    return [{"Name": name, "Type": "string", "Comment": _PARTITION_COMMENTS[name]} for name in PARTITION_KEYS]
 
 
 def table_input(dataset: str, root: str) -> dict[str, Any]:
@@ -126,13 +134,12 @@ def table_input(dataset: str, root: str) -> dict[str, Any]:
             "EXTERNAL": "TRUE",
             "classification": "parquet",
             "projection.enabled": "true",
-            "projection.ticker.type": "injected",
-            "projection.date.type": "date",
-            "projection.date.format": "yyyy-MM-dd",
-            "projection.date.range": DATE_PROJECTION_RANGE,
-            "projection.date.interval": "1",
-            "projection.date.interval.unit": "DAYS",
-            "storage.location.template": location + "ticker=${ticker}/date=${date}/",
+            "projection.month.type": "date",
+            "projection.month.format": "yyyy-MM",
+            "projection.month.range": MONTH_PROJECTION_RANGE,
+            "projection.month.interval": "1",
+            "projection.month.interval.unit": "MONTHS",
+            "storage.location.template": location + "month=${month}/",
         },
         "PartitionKeys": _partition_keys(),
         "StorageDescriptor": {

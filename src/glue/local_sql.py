@@ -1,85 +1,154 @@
-"""Athena SQL on a laptop: DuckDB over the lake's Parquet files, with Athena's table names and answers.
+"""Athena SQL on a laptop: DuckDB over the lake's month objects, with Athena's table names and answers.
 
 The query is checked and translated by `glue.translate`. Every reference to a lake table (`prices`,
-`indicators`, `percentiles`, `features`) becomes its own DuckDB view over only the partition files its
-`WHERE` clause can match — the local counterpart of Athena's partition projection — so a query for one
-ticker and one month reads that ticker's files for that month and nothing else.
+`indicators`, `percentiles`, `features`) becomes its own DuckDB view over only the month objects
+(`processed/<dataset>/month=YYYY-MM/data.parquet`) its `WHERE` clause can match — the local counterpart of
+Athena's `month` partition projection — and over only the columns the query names:
 
-The views show the table as Athena does: the data columns in the Glue order, then the partition keys
-`ticker` and `date`, where `date` is a `varchar` 'YYYY-MM-DD' (the Glue partition key is a string, so
-`CAST(date AS DATE)` is needed for date arithmetic, on Athena and here alike); timestamps are shown in UTC.
+- months are pruned by conditions on `month` (`month = '2025-03'`, `IN`, ranges) and on `date`
+  (`date = DATE '2025-03-28'`, `BETWEEN`, `>=`, `IN`, ...), before anything is opened;
+- inside a month object (sorted by ticker, then date, in row groups with statistics) DuckDB skips the row
+  groups a `ticker` or `date` condition rules out; a lake on S3 is read through pyarrow datasets on the
+  store's filesystem with those conditions pushed into the scan.
+
+On a local lake DuckDB reads the files itself, with file access limited to the lake's `processed/` folder;
+on S3 it reads only Arrow data handed to it (no file or network access at all).
+
+The views show the table as Athena does: the month objects' columns in storage order (`ticker`, `date` as a
+DATE, the values, the lineage columns; timestamps in UTC), then the partition key `month`, a VARCHAR
+'YYYY-MM' taken from the object's folder.
 
 Examples
 --------
 >>> from glue.local_sql import run_local
->>> result = run_local("SELECT ticker, max(close) AS high FROM prices WHERE ticker = 'NVDA' GROUP BY 1",
-...                    lake_uri="./lake")  # doctest: +SKIP
+>>> result = run_local("SELECT ticker, rsi_14 FROM indicators WHERE date = DATE '2025-03-28' "
+...                    "ORDER BY rsi_14 DESC", lake_uri="./lake")  # doctest: +SKIP
 >>> result.files_read, result.files_total  # doctest: +SKIP
-(['processed/prices/ticker=NVDA/date=2025-01-02/data.parquet', ...], 1260)
+(['processed/indicators/month=2025-03/data.parquet'], 120)
 """
 
-import posixpath
+import datetime as dt
 import threading
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import InitVar, dataclass, field
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as pads
+import pyarrow.fs as pafs
 from sqlglot import exp
 from sqlglot.optimizer.scope import traverse_scope
 
 from glue.translate import QueryRefused, parse_query, qualify_query, to_duckdb
-from lake import compaction, layout
+from lake import layout
 
-__all__ = ["LocalResult", "PartitionFilter", "lake_schema", "partition_filter", "run_local", "trino_type"]
+__all__ = [
+    "MONTH_COLUMN",
+    "LocalResult",
+    "PartitionFilter",
+    "lake_schema",
+    "month_files",
+    "partition_filter",
+    "run_local",
+    "trino_type",
+]
 
-PARTITION_KEYS = ("ticker", "date")
+#: The partition key of every table: the month object's folder, not a column inside the object.
+MONTH_COLUMN = "month"
+PARTITION_KEYS = (MONTH_COLUMN,)
+# The month of a file from its path (the last folder), never from the lake root's own folder names.
+_MONTH_OF_FILENAME = r"month=([0-9]{4}-[0-9]{2})/[^/]*$"
+_GLOB_CHARACTERS = ("*", "?", "[", "{")
 
 
 @dataclass(frozen=True)
 class PartitionFilter:
-    """Which (ticker, date) partitions a table reference can match; None means any."""
+    """What a table reference's WHERE clause says about `ticker`, `date` and `month`; None means anything.
+
+    `low`/`high` are (date 'YYYY-MM-DD', inclusive) bounds, `month_low`/`month_high` (text, inclusive)
+    bounds compared as strings, like Athena compares the `month` partition key.
+    """
 
     tickers: frozenset[str] | None = None
     dates: frozenset[str] | None = None
-    low: tuple[str, bool] | None = None  # (date, inclusive)
+    low: tuple[str, bool] | None = None
     high: tuple[str, bool] | None = None
+    months: frozenset[str] | None = None
+    month_low: tuple[str, bool] | None = None
+    month_high: tuple[str, bool] | None = None
 
-    def matches(self, ticker: str, date: str) -> bool:
-        if self.tickers is not None and ticker not in self.tickers:
+    def first_date(self) -> str | None:
+        """The earliest date a row can have, or None."""
+        if self.low is None:
+            return None
+        day = dt.date.fromisoformat(self.low[0])
+        return (day if self.low[1] else day + dt.timedelta(days=1)).isoformat()
+
+    def last_date(self) -> str | None:
+        """The latest date a row can have, or None."""
+        if self.high is None:
+            return None
+        day = dt.date.fromisoformat(self.high[0])
+        return (day if self.high[1] else day - dt.timedelta(days=1)).isoformat()
+
+    def matches_month(self, month: str) -> bool:
+        """Whether the month object `month` ('YYYY-MM') can hold a row the reference keeps."""
+        if self.months is not None and month not in self.months:
             return False
-        if self.dates is not None and date not in self.dates:
+        if self.month_low is not None:
+            value, inclusive = self.month_low
+            if month < value or (month == value and not inclusive):
+                return False
+        if self.month_high is not None:
+            value, inclusive = self.month_high
+            if month > value or (month == value and not inclusive):
+                return False
+        if self.dates is not None and month not in {d[:7] for d in self.dates}:
             return False
-        if self.low is not None and (date < self.low[0] or (date == self.low[0] and not self.low[1])):
+        first, last = self.first_date(), self.last_date()
+        if first is not None and month < first[:7]:
             return False
-        return not (
-            self.high is not None and (date > self.high[0] or (date == self.high[0] and not self.high[1]))
-        )
+        return last is None or month <= last[:7]
+
+    def row_filter(self) -> pc.Expression | None:
+        """A pyarrow filter keeping (at least) the rows the reference can keep, or None: the ticker set
+        and the date bounds, pushed into a dataset scan (row groups are skipped by their statistics)."""
+        parts = []
+        if self.tickers is not None:
+            parts.append(pc.field("ticker").isin(sorted(self.tickers)))
+        if self.dates is not None:
+            dates = sorted(dt.date.fromisoformat(d) for d in self.dates)
+            parts.append(pc.field("date").isin(pa.array(dates, pa.date32())))
+        first, last = self.first_date(), self.last_date()
+        if first is not None:
+            parts.append(pc.field("date") >= pa.scalar(dt.date.fromisoformat(first), pa.date32()))
+        if last is not None:
+            parts.append(pc.field("date") <= pa.scalar(dt.date.fromisoformat(last), pa.date32()))
+        if not parts:
+            return None
+        combined = parts[0]
+        for part in parts[1:]:
+            combined = combined & part
+        return combined
 
 
 @dataclass
 class LocalResult:
-    """The answer of `run_local`: the rows, the partition files read, and how many the tables hold.
+    """The answer of `run_local`: the rows, the month objects read, and how many the tables hold.
 
-    `files_total` is counted on first access when the query was pruned (counting walks every partition
-    folder of the tables, which a pruned query otherwise never touches).
+    `files_read` are the keys of the month objects handed to DuckDB (after pruning by `month`/`date`),
+    `files_total` the month objects of the tables the query names, `columns_read` the columns read per
+    table (every column when the query keeps a `*`), `notes` what would differ on Athena.
     """
 
     table: pa.Table
     files_read: list[str]
-    total: InitVar[int | Callable[[], int]]
+    files_total: int
+    columns_read: dict[str, list[str]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     sql: str = ""
-
-    def __post_init__(self, total: int | Callable[[], int]) -> None:
-        self._files_total = total
-
-    @property
-    def files_total(self) -> int:
-        if callable(self._files_total):
-            self._files_total = self._files_total()
-        return self._files_total
 
 
 # --- types ---------------------------------------------------------------------------------------------
@@ -115,17 +184,19 @@ def _arrow_schemas() -> dict[str, pa.Schema]:
 
 
 def lake_schema(arrow_schemas: dict[str, pa.Schema] | None = None) -> dict[str, dict[str, str]]:
-    """Table -> column -> Athena type, in Athena's order: data columns, then `ticker`, `date` (varchar)."""
+    """Table -> column -> Athena type, in Athena's order: the objects' columns, then `month` (varchar)."""
     arrow_schemas = arrow_schemas if arrow_schemas is not None else _arrow_schemas()
     tables: dict[str, dict[str, str]] = {}
     for dataset, schema in arrow_schemas.items():
-        columns = {f.name: trino_type(f.type) for f in schema if f.name not in PARTITION_KEYS}
-        columns.update({"ticker": "VARCHAR", "date": "VARCHAR"})
+        if MONTH_COLUMN in schema.names:
+            raise ValueError(f"the {dataset} schema has a column {MONTH_COLUMN!r}: that is the partition key")
+        columns = {f.name: trino_type(f.type) for f in schema}
+        columns[MONTH_COLUMN] = "VARCHAR"
         tables[dataset] = columns
     return tables
 
 
-# --- partition pruning -----------------------------------------------------------------------------------
+# --- month pruning ---------------------------------------------------------------------------------------
 
 
 def _conjuncts(condition: exp.Expression | None) -> Iterable[exp.Expression]:
@@ -138,20 +209,27 @@ def _conjuncts(condition: exp.Expression | None) -> Iterable[exp.Expression]:
     return [condition]
 
 
-def _string_value(node: exp.Expression) -> str | None:
-    """The text of a constant string (or a DATE '...' literal's text); None if not a constant."""
+def _text(node: exp.Expression) -> str | None:
+    """The text of a plain string literal; None otherwise."""
     if isinstance(node, exp.Literal) and node.is_string:
         return node.this
-    if (
-        isinstance(node, exp.Cast | exp.TsOrDsToDate)
-        and isinstance(node.this, exp.Literal)
-        and node.this.is_string
-    ):
-        return node.this.this
     return None
 
 
-def _iso_date(text: str | None) -> str | None:
+_DATE_LIKE = {exp.DataType.Type.DATE, exp.DataType.Type.DATETIME}
+
+
+def _date_value(node: exp.Expression) -> str | None:
+    """The date 'YYYY-MM-DD' of a constant compared with `date`: a string literal in ISO form (DuckDB casts
+    it), `DATE '...'`, `CAST('...' AS DATE)` or a midnight `TIMESTAMP 'YYYY-MM-DD'`; None otherwise (no
+    pruning, which is always correct)."""
+    text = _text(node)
+    if text is None and isinstance(node, exp.Cast | exp.TsOrDsToDate) and _text(node.this) is not None:
+        target = node.to.this if isinstance(node, exp.Cast) else exp.DataType.Type.DATE
+        if target in _DATE_LIKE or exp.DataType.Type.TIMESTAMP == target:
+            text = node.this.this
+    if text is None:
+        return None
     try:
         return layout.validate_date(text)
     except Exception:
@@ -159,81 +237,93 @@ def _iso_date(text: str | None) -> str | None:
 
 
 def partition_filter(where: exp.Expression | None, alias: str, only_source: bool) -> PartitionFilter:
-    """The partitions a table reference (`alias`) can match under the WHERE clause of its own SELECT.
+    """What a table reference (`alias`) can match under the WHERE clause of its own SELECT.
 
-    Only top-level AND-ed conditions of the forms `ticker = 'X'`, `ticker IN ('X', ...)`,
-    `date = | < | <= | > | >= '<YYYY-MM-DD>'`, `date BETWEEN ... AND ...` and `date IN (...)` are used; they
-    reject NULLs, so pruning by them never changes a result, whatever the joins. Anything else reads all
-    partitions.
+    Only top-level AND-ed conditions comparing a column of the reference with constants are used:
+    `ticker = 'X'`, `ticker IN (...)`; `date = | < | <= | > | >= <date>`, `date BETWEEN ... AND ...`,
+    `date IN (...)` with `<date>` a `DATE '...'` (or an ISO string); `month = | < | <= | > | >= '...'`,
+    `month BETWEEN`, `month IN (...)` (compared as text, like Athena compares the partition key). They
+    reject NULLs, so pruning by them never changes a result, whatever the joins; anything else (`OR`,
+    functions of a column, non-ISO dates) reads more months.
     """
-    tickers: set[str] | None = None
-    dates: set[str] | None = None
-    low: tuple[str, bool] | None = None
-    high: tuple[str, bool] | None = None
+    state: dict[str, object] = {
+        "tickers": None,
+        "dates": None,
+        "low": None,
+        "high": None,
+        "months": None,
+        "month_low": None,
+        "month_high": None,
+    }
 
     def key_of(node: exp.Expression) -> str | None:
-        if isinstance(node, exp.Column) and node.name in PARTITION_KEYS:
+        if isinstance(node, exp.Column) and node.name in ("ticker", "date", MONTH_COLUMN):
             if node.table == alias or (not node.table and only_source):
                 return node.name
         return None
 
-    def tighten_low(value: str, inclusive: bool) -> None:
-        nonlocal low
-        if low is None or value > low[0] or (value == low[0] and not inclusive):
-            low = (value, inclusive)
+    def narrow(name: str, values: set[str]) -> None:
+        current = state[name]
+        state[name] = values if current is None else current & values  # type: ignore[operator]
 
-    def tighten_high(value: str, inclusive: bool) -> None:
-        nonlocal high
-        if high is None or value < high[0] or (value == high[0] and not inclusive):
-            high = (value, inclusive)
+    def tighten(name: str, value: str, inclusive: bool, lower: bool) -> None:
+        current = state[name]
+        if current is None:
+            state[name] = (value, inclusive)
+            return
+        old, old_inclusive = current  # type: ignore[misc]
+        better = value > old if lower else value < old
+        if better or (value == old and not inclusive and old_inclusive):
+            state[name] = (value, inclusive)
+
+    def value_of(key: str, node: exp.Expression) -> str | None:
+        return _date_value(node) if key == "date" else _text(node)
+
+    def bound(key: str, value: str, inclusive: bool, lower: bool) -> None:
+        if key == "date":
+            tighten("low" if lower else "high", value, inclusive, lower)
+        elif key == MONTH_COLUMN:
+            tighten("month_low" if lower else "month_high", value, inclusive, lower)
+        # ticker ranges are not used
 
     flipped = {exp.GT: exp.LT, exp.GTE: exp.LTE, exp.LT: exp.GT, exp.LTE: exp.GTE, exp.EQ: exp.EQ}
+    sets = {"ticker": "tickers", "date": "dates", MONTH_COLUMN: "months"}
     for condition in _conjuncts(where):
         if isinstance(condition, exp.EQ | exp.GT | exp.GTE | exp.LT | exp.LTE):
             op, left, right = type(condition), condition.this, condition.expression
             if key_of(left) is None:
                 op, left, right = flipped[op], right, left
-            key, value = key_of(left), _string_value(right)
+            key = key_of(left)
+            value = value_of(key, right) if key is not None else None
             if key is None or value is None:
                 continue
-            if key == "ticker":
-                if op is exp.EQ:
-                    tickers = {value} if tickers is None else tickers & {value}
-                continue
-            value = _iso_date(value)
-            if value is None:
-                continue
             if op is exp.EQ:
-                dates = {value} if dates is None else dates & {value}
+                narrow(sets[key], {value})
             elif op in (exp.GT, exp.GTE):
-                tighten_low(value, op is exp.GTE)
+                bound(key, value, op is exp.GTE, lower=True)
             else:
-                tighten_high(value, op is exp.LTE)
+                bound(key, value, op is exp.LTE, lower=False)
         elif isinstance(condition, exp.In) and not condition.args.get("query"):
             key = key_of(condition.this)
-            values = [_string_value(v) for v in condition.expressions]
-            if key is None or any(v is None for v in values):
+            if key is None:
                 continue
-            if key == "date":
-                values = [_iso_date(v) for v in values]
-                if any(v is None for v in values):
-                    continue
-            found = {v for v in values if v is not None}
-            if key == "ticker":
-                tickers = found if tickers is None else tickers & found
-            else:
-                dates = found if dates is None else dates & found
-        elif isinstance(condition, exp.Between) and key_of(condition.this) == "date":
-            low_value = _iso_date(_string_value(condition.args["low"]))
-            high_value = _iso_date(_string_value(condition.args["high"]))
-            if low_value is not None and high_value is not None:
-                tighten_low(low_value, True)
-                tighten_high(high_value, True)
+            values = [value_of(key, v) for v in condition.expressions]
+            if values and all(v is not None for v in values):
+                narrow(sets[key], {v for v in values if v is not None})
+        elif isinstance(condition, exp.Between):
+            key = key_of(condition.this)
+            if key is None:
+                continue
+            low = value_of(key, condition.args["low"])
+            high = value_of(key, condition.args["high"])
+            if low is not None and high is not None:
+                bound(key, low, True, lower=True)
+                bound(key, high, True, lower=False)
     return PartitionFilter(
-        tickers=frozenset(tickers) if tickers is not None else None,
-        dates=frozenset(dates) if dates is not None else None,
-        low=low,
-        high=high,
+        **{
+            name: frozenset(value) if isinstance(value, set) else value  # type: ignore[arg-type]
+            for name, value in state.items()
+        }
     )
 
 
@@ -261,80 +351,27 @@ def _table_refs(tree: exp.Query, datasets: Iterable[str]) -> list[_TableRef]:
     return refs
 
 
-# --- the engine ------------------------------------------------------------------------------------------
-
-
-def _folder_filter(filters: Sequence[PartitionFilter]) -> Callable[[str], bool] | None:
-    """Which folders of a dataset a walk must enter for these table references; None: all of them."""
-    if any(f == PartitionFilter() for f in filters):
-        return None
-
-    def descend(folder: str) -> bool:
-        parts = folder.rstrip("/").split("/")  # processed, <dataset>, ticker=T[, date=D[, ...]]
-        if len(parts) < 3 or len(parts) > 4:
-            return True
-        name, _, ticker = parts[2].partition("=")
-        if name != "ticker":
-            return True
-        if len(parts) == 3:
-            return any(f.tickers is None or ticker in f.tickers for f in filters)
-        name, _, date = parts[3].partition("=")
-        return name != "date" or any(f.matches(ticker, date) for f in filters)
-
-    return descend
-
-
-def _partition_files(
-    store, dataset: str, filters: Sequence[PartitionFilter] | None = None
-) -> tuple[list[tuple[str, str, str]], dict[str, str]]:
-    """(key, ticker, date) of every object Athena would read for the dataset, in key order, and the
-    fingerprint of each key's latest version (what `lake.compaction` checks its month copies against).
-
-    Like Athena, every object inside a ticker=/date= folder is data except names starting with '_' or '.'.
-    With `filters` and a store that lists by folder (LocalStore), folders no filter can match are not
-    entered, so the answer may leave out objects that none of the filters would read.
-    """
-    files = []
+def month_files(store, dataset: str) -> list[tuple[str, str]]:
+    """(key, month) of every month object of a dataset, in month order: the objects Athena's projection
+    would find (`processed/<dataset>/month=YYYY-MM/data.parquet`); anything else under the folder is
+    ignored."""
     prefix = layout.dataset_root(dataset)
-    current = _named_dates(store, dataset, filters)
-    if current is None:
-        descend = _folder_filter(filters) if filters and hasattr(store, "list_keys") else None
-        current = compaction.fingerprints(store, prefix, descend)
-    for key in sorted(current):
-        name = posixpath.basename(key)
-        if name.startswith(("_", ".")):
-            continue
+    if hasattr(store, "list_keys"):  # LocalStore: a folder walk, no version lookups
+        keys = store.list_keys(prefix)
+    else:
+        keys = [info.key for info in store.list(prefix)]
+    found = []
+    for key in keys:
         try:
-            ticker, date = layout.parse_partition(key)
+            key_dataset, month = layout.parse_month_key(key)
         except ValueError:
             continue
-        files.append((key, ticker, date))
-    return files, current
+        if key_dataset == dataset:
+            found.append((key, month))
+    return sorted(found, key=lambda item: item[1])
 
 
-def _named_dates(store, dataset: str, filters: Sequence[PartitionFilter] | None) -> dict[str, str] | None:
-    """When every reference names its dates (`date = ...`, `date IN (...)`) on a store with folders
-    (LocalStore): only those date folders of each ticker folder are looked into, instead of walking every
-    date folder of every ticker to find them (a cross-section of 61 tickers × 2 years: 61 folders, not
-    ~32,000). None when the shortcut does not apply."""
-    if not filters or any(f.dates is None for f in filters) or not hasattr(store, "list_folders"):
-        return None
-    root = layout.dataset_root(dataset)
-    found: dict[str, str] = {}
-    for folder in store.list_folders(root):
-        name, _, ticker = folder.partition("=")
-        if name != "ticker":
-            continue
-        dates = sorted(
-            {d for f in filters if f.tickers is None or ticker in f.tickers for d in f.dates or ()}
-        )
-        for date in dates:
-            try:
-                prefix = layout.dataset_prefix(dataset, ticker, date)
-            except ValueError:  # a foreign folder name, or a date no partition can have
-                continue
-            found.update(compaction.fingerprints(store, prefix))
-    return found
+# --- the engine ------------------------------------------------------------------------------------------
 
 
 def _columns_used(tree: exp.Expression, names: Iterable[str]) -> set[str] | None:
@@ -348,15 +385,23 @@ def _columns_used(tree: exp.Expression, names: Iterable[str]) -> set[str] | None
     return {name for name in names if name.lower() in spelled}
 
 
-def _view_select(source: str, schema: pa.Schema, columns: dict[str, str]) -> str:
-    """SELECT over a registered Arrow source giving Athena's column order and types."""
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _sql_string(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _view_select(source: str, schema: pa.Schema, columns: Sequence[str], month_sql: str) -> str:
+    """SELECT over a source giving Athena's column names and types for `columns` (in that order)."""
     by_name = {f.name: f for f in schema}
     parts = []
     for name in columns:
-        quoted = '"' + name.replace('"', '""') + '"'
+        quoted = _quote(name)
         arrow_field = by_name.get(name)
-        if name == "date":
-            parts.append(f"strftime(CAST({quoted} AS DATE), '%Y-%m-%d') AS {quoted}")
+        if name == MONTH_COLUMN:
+            parts.append(f"{month_sql} AS {quoted}")
         elif arrow_field is not None and pa.types.is_timestamp(arrow_field.type) and arrow_field.type.tz:
             parts.append(f"CAST({quoted} AS TIMESTAMP) AS {quoted}")  # UTC: the session time zone is UTC
         else:
@@ -364,23 +409,60 @@ def _view_select(source: str, schema: pa.Schema, columns: dict[str, str]) -> str
     return f"SELECT {', '.join(parts)} FROM {source}"
 
 
-_DATABASE: duckdb.DuckDBPyConnection | None = None
-_DATABASE_LOCK = threading.Lock()
+_DATABASES: "OrderedDict[str | None, duckdb.DuckDBPyConnection]" = OrderedDict()
+_DATABASES_KEPT = 8
+_DATABASES_LOCK = threading.Lock()
 
 
-def _database() -> duckdb.DuckDBPyConnection:
-    """The process's in-memory DuckDB database for local queries, opened once (opening one costs ~30 ms,
-    more than a point query) and locked down at once: UTC session time zone, no file or network access
-    (a query reads only the Arrow sources registered on its own cursor), configuration frozen."""
-    global _DATABASE
-    with _DATABASE_LOCK:
-        if _DATABASE is None:
+def _database(readable: str | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB database for local queries, opened once per `readable` folder (opening one costs
+    ~30 ms, more than a point query) and locked down at once: UTC session time zone, no network, no file
+    access except reading under `readable` (a local lake's `processed/`; None: no file at all, the query
+    reads only Arrow data registered on its own cursor), configuration frozen."""
+    with _DATABASES_LOCK:
+        database = _DATABASES.get(readable)
+        if database is None:
             database = duckdb.connect(config={"threads": 4})
             database.execute("SET GLOBAL TimeZone = 'UTC'")
+            if readable is not None:
+                database.execute("SET allowed_directories = ?", [[readable]])
             database.execute("SET enable_external_access = false")
             database.execute("SET lock_configuration = true")
-            _DATABASE = database
-        return _DATABASE
+            _DATABASES[readable] = database
+            while len(_DATABASES) > _DATABASES_KEPT:  # cursors in use keep their database alive
+                _DATABASES.popitem(last=False)
+        else:
+            _DATABASES.move_to_end(readable)
+        return database
+
+
+def _schema_with_month(schema: pa.Schema) -> pa.Schema:
+    return schema.append(pa.field(MONTH_COLUMN, pa.string()))
+
+
+def _date_notes(tree: exp.Expression) -> list[str]:
+    """Comparisons of a DATE with a string literal: DuckDB casts the string, Athena refuses the query."""
+    notes = []
+    for node in tree.find_all(exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Between, exp.In):
+        if isinstance(node, exp.Between):
+            subject, others = node.this, [node.args.get("low"), node.args.get("high")]
+        elif isinstance(node, exp.In):
+            subject, others = node.this, list(node.expressions)
+        else:
+            subject, others = node.this, [node.expression]
+            if _text(subject) is not None:
+                subject, others = node.expression, [node.this]
+        if subject is None or subject.type is None or subject.type.this != exp.DataType.Type.DATE:
+            continue
+        text = next((_text(o) for o in others if o is not None and _text(o) is not None), None)
+        if text is None:
+            continue
+        shown = node.sql(dialect="trino")
+        notes.append(
+            f"on Athena, {shown} is an error (Cannot apply operator: date ... varchar): "
+            f"compare the DATE column with a DATE literal, e.g. DATE '{text}'"
+        )
+    return notes
 
 
 def run_local(
@@ -392,7 +474,7 @@ def run_local(
     database: str = "tickerlake",
     arrow_schemas: dict[str, pa.Schema] | None = None,
 ) -> LocalResult:
-    """Run one Athena query on DuckDB over the lake's latest partition files.
+    """Run one Athena query on DuckDB over the latest version of the lake's month objects.
 
     Parameters
     ----------
@@ -419,63 +501,49 @@ def run_local(
 
     tree = qualify_query(parse_query(sql, params), schema, database)
     refs = _table_refs(tree, arrow_schemas)
+    notes = _date_notes(tree)
 
-    listings: dict[str, list[tuple[str, str, str]]] = {}
-    current: dict[str, str] = {}
-    for ref in refs:
-        if ref.dataset not in listings:
-            filters = [other.filter for other in refs if other.dataset == ref.dataset]
-            listings[ref.dataset], found = _partition_files(store, ref.dataset, filters)
-            current.update(found)
-    folder_filter = _folder_filter([ref.filter for ref in refs])
-    pruned = folder_filter is not None and hasattr(store, "list_keys")
+    listings = {dataset: month_files(store, dataset) for dataset in dict.fromkeys(r.dataset for r in refs)}
+    used: dict[str, list[str]] = {}
+    for dataset in listings:
+        names = _columns_used(tree, schema[dataset])
+        # count(*) alone needs rows, not values: `month` comes from the object's folder, nothing is read
+        used[dataset] = [n for n in schema[dataset] if names is None or n in names] or [MONTH_COLUMN]
 
-    # The columns each table's rows are read with from month copies (one walk of the query, not per reference).
-    used = {dataset: _columns_used(tree, arrow_schemas[dataset].names) for dataset in listings}
     fs, base = store.arrow_filesystem()
-    con = _database().cursor()  # a connection of its own: its registrations and views end with it
+    base = base.rstrip("/")
+    direct = isinstance(fs, pafs.LocalFileSystem) and not any(c in base for c in _GLOB_CHARACTERS)
+    con = _database(f"{base}/processed/" if direct else None).cursor()  # its registrations end with it
     try:
         files_read: set[str] = set()
         for i, ref in enumerate(refs):
-            wanted = [item for item in listings[ref.dataset] if ref.filter.matches(item[1], item[2])]
-            source = f"__source_{i}"
+            wanted = [key for key, month in listings[ref.dataset] if ref.filter.matches_month(month)]
+            files_read.update(wanted)
             file_schema = arrow_schemas[ref.dataset]
-            # A month's compacted copy stands in for its partitions while their fingerprints match; only
-            # the columns the query names are read from it (the view shows the others as null, unread).
-            rows = compaction.read_rows(
-                store,
-                ref.dataset,
-                wanted,
-                current,
-                file_schema,
-                descend=folder_filter if pruned else None,
-                columns=used[ref.dataset],
-            )
-            files_read.update(rows.copies_read)
-            files_read.update(rows.partitions)
-            # The partition files stay a lazy dataset: DuckDB reads only the columns the query uses.
-            sources = []
-            if rows.partitions or rows.copies is None:
-                data = (
-                    pads.dataset(
-                        [f"{base}/{key}" for key in rows.partitions],
-                        schema=file_schema,
-                        format="parquet",
-                        filesystem=fs,
-                    )
-                    if rows.partitions
-                    else file_schema.empty_table()
+            source = f"__source_{i}"
+            month_sql = _quote(MONTH_COLUMN)
+            if not wanted:  # no month object yet (or none can match): the table's columns, no rows
+                con.register(source, _schema_with_month(file_schema).empty_table())
+            elif direct:
+                # DuckDB's own Parquet reader: projection and row-group pruning by the statistics of the
+                # month objects (sorted by ticker, date); `month` from the object's folder, as on Athena
+                paths = ", ".join(_sql_string(f"{base}/{key}") for key in wanted)
+                source = f"read_parquet([{paths}], filename = true)"
+                month_sql = f"regexp_extract(filename, {_sql_string(_MONTH_OF_FILENAME)}, 1)"
+            else:
+                data = pads.dataset(
+                    [f"{base}/{key}" for key in wanted],
+                    schema=_schema_with_month(file_schema),
+                    format="parquet",
+                    filesystem=fs,
+                    partitioning=pads.partitioning(pa.schema([(MONTH_COLUMN, pa.string())]), flavor="hive"),
+                    partition_base_dir=f"{base}/{layout.dataset_root(ref.dataset)}".rstrip("/"),
                 )
-                con.register(f"{source}_files", data)
-                sources.append(f"SELECT * FROM {source}_files")
-            if rows.copies is not None:
-                con.register(f"{source}_copies", rows.copies)
-                sources.append(f"SELECT * FROM {source}_copies")
+                row_filter = ref.filter.row_filter()
+                con.register(source, data.filter(row_filter) if row_filter is not None else data)
             ref.view = f"__{ref.dataset}_{i}"
-            union = "(" + " UNION ALL ".join(sources) + ")"
-            con.execute(
-                f"CREATE TEMP VIEW {ref.view} AS {_view_select(union, file_schema, schema[ref.dataset])}"
-            )
+            view_sql = _view_select(source, file_schema, used[ref.dataset], month_sql)
+            con.execute(f"CREATE TEMP VIEW {ref.view} AS {view_sql}")
             ref.node.set("this", exp.to_identifier(ref.view))
         duck_sql = to_duckdb(tree, schema, database)
         statements = duckdb.extract_statements(duck_sql)
@@ -489,24 +557,11 @@ def run_local(
     finally:
         con.close()
 
-    notes = [
-        f"on Athena, {ref.dataset} needs ticker = '...' or ticker IN (...) in the WHERE clause of the SELECT "
-        "that reads it (injected partition projection)"
-        for ref in refs
-        if ref.filter.tickers is None
-    ]
-    if pruned:
-        datasets = list(listings)
-
-        def total() -> int:
-            return sum(len(_partition_files(store, dataset)[0]) for dataset in datasets)
-
-    else:
-        total = sum(len(files) for files in listings.values())  # type: ignore[assignment]
     return LocalResult(
         table=table,
         files_read=sorted(files_read),
-        total=total,
+        files_total=sum(len(files) for files in listings.values()),
+        columns_read=used,
         notes=sorted(set(notes)),
         sql=duck_sql,
     )

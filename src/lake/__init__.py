@@ -2,7 +2,7 @@
 
 Public names are re-exported here (loaded on first use, so `import lake.layout` stays light):
 
->>> from lake import Lake, Lineage  # doctest: +SKIP
+>>> from lake import Lake  # doctest: +SKIP
 >>> lake = Lake.open("s3://my-lake/prod")  # doctest: +SKIP
 """
 
@@ -16,19 +16,20 @@ from lake.exceptions import (
     InvalidTicker,
     LakeError,
     ObjectNotFound,
-    PartialWriteError,
+    PreconditionFailed,
     StoreUnavailable,
+    WriteConflict,
 )
 
 if TYPE_CHECKING:
-    from lake.api import Lake, Lineage, VersionLineage, open_lake
+    from lake.api import Lake, MonthVersion, MonthWrite, open_lake
     from lake.config import Settings
     from lake.store import LocalStore, ObjectInfo, ObjectStore, PutResult, S3Store, StoredObject, open_store
 
 _LAZY = {
     "Lake": "lake.api",
-    "Lineage": "lake.api",
-    "VersionLineage": "lake.api",
+    "MonthVersion": "lake.api",
+    "MonthWrite": "lake.api",
     "open_lake": "lake.api",
     "Settings": "lake.config",
     "LocalStore": "lake.store",
@@ -47,18 +48,19 @@ __all__ = [
     "InvalidTicker",
     "Lake",
     "LakeError",
-    "Lineage",
+    "MonthVersion",
+    "MonthWrite",
     "LocalStore",
     "ObjectInfo",
     "ObjectNotFound",
     "ObjectStore",
-    "PartialWriteError",
+    "PreconditionFailed",
     "PutResult",
     "S3Store",
     "Settings",
     "StoreUnavailable",
     "StoredObject",
-    "VersionLineage",
+    "WriteConflict",
     "open_lake",
     "open_store",
 ]

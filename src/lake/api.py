@@ -1,26 +1,32 @@
-"""The lake API used by dagster_project, report_app, glue and the CLI.
+"""The lake API used by pipelines, dagster_project, report_app, glue and the CLI.
 
-Latest-version visibility
--------------------------
-Every processed partition has one *stable* key, `processed/<dataset>/ticker=<T>/date=<D>/data.parquet`
-(built by `lake.layout.dataset_key`). Reprocessing writes a new *version of the same key*, never a second
-file: on S3 the older versions are S3 object versions (bucket versioning, turned on by `tickerlake init`);
-on a local folder the real file is the latest version and the older ones live in the sidecar
-`<root>/.tickerlake/`, outside `processed/`. Athena (through the Glue table's location and partition
-projection) and DuckDB (through a glob such as `processed/prices/*/*/*.parquet`) list *keys*, not versions,
-so each sees exactly one file per partition - the latest - and never two versions of a row. Older versions
-stay readable by id (`read_partition(..., version_id=...)`) and are listed with their lineage by
-`list_versions`. A write is a single PUT (S3) or a rename (local), so a reader sees the old or the new
-version of a partition, never a mix.
+The grain (shared/DESIGN.md)
+----------------------------
+- **raw**: one immutable object per source fetch, `raw/<source>/ticker=T/date=<fetch date>/<ts>.json`,
+  the envelope verbatim (`put_raw`).
+- **processed**: one object per dataset and month, `processed/<dataset>/month=YYYY-MM/data.parquet`, every
+  ticker's rows of the month sorted by ticker and date, in row groups whose statistics let a reader skip
+  to one ticker (`write_month`, `read_dataset`).
+
+Writes of a month are read-modify-write: read the current version and its ETag, replace the rows of the
+(ticker, date)s being written, keep every other row, and write back *conditionally* (`If-Match` on the
+ETag read, `If-None-Match: *` for a new month; the local backend does the same compare-and-swap under the
+key's lock). A writer that lost the race reads again and retries, a bounded number of times: two runs
+writing the same month (a daily run and a backfill of other tickers) never lose each other's rows.
+
+Every write is a new version of the month's stable key. Its S3 tags and metadata carry the run, the
+computation and a reference to its lineage manifest (`lineage/<dataset>/month=M/<token>.json`, the raw
+keys and versions its rows were computed from); each row carries its own `source_raw_key`/`version`,
+`computation_version`, `computed_at` and `run_id`. Athena and DuckDB list keys, not versions, so they see
+exactly the latest version of each month. Older versions stay readable by id and by time (`as_of`).
 
 Examples
 --------
->>> from lake import Lake, Lineage
+>>> from lake import Lake
 >>> lake = Lake.open("/tmp/lake")  # doctest: +SKIP
->>> raw = lake.put_raw(envelope, ticker="D05.SI", date="2025-01-02")  # doctest: +SKIP
->>> lineage = Lineage(raw.key, raw.version_id, "1", computed_at, run_id, "prices")  # doctest: +SKIP
->>> lake.write_partition("prices", "D05.SI", "2025-01-02", rows, lineage)  # doctest: +SKIP
->>> lake.read_dataset("prices", tickers=["D05.SI"], start="2025-01-01")  # doctest: +SKIP
+>>> raw = lake.put_raw(envelope, ticker="D05.SI", source="yfinance")  # doctest: +SKIP
+>>> lake.write_month("prices", "2025-01", rows, run_id="r1", computation_version="1.0.0")  # doctest: +SKIP
+>>> lake.read_dataset("prices", tickers=["D05.SI"], start="2025-01-01", columns=["close"])  # doctest: +SKIP
 """
 
 import base64
@@ -28,32 +34,34 @@ import datetime as dt
 import hashlib
 import json
 import logging
-import math
+import random
 import re
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import secrets
+import time
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from lake import compaction, layout
+from lake import layout
 from lake.exceptions import (
     InvalidArgumentValue,
-    InvalidDate,
     LakeError,
     ObjectNotFound,
-    PartialWriteError,
+    PreconditionFailed,
+    WriteConflict,
 )
-from lake.store import ObjectInfo, ObjectStore, PutItem, PutResult, check_key, open_store
+from lake.store import ObjectInfo, ObjectStore, PutResult, check_key, open_store
 
-__all__ = ["LINEAGE_COLUMNS", "Lake", "Lineage", "VersionLineage", "open_lake"]
+__all__ = ["LINEAGE_COLUMNS", "Lake", "MonthVersion", "MonthWrite", "open_lake"]
 
-logger = logging.getLogger("lake")
+logger = logging.getLogger("tickerlake.lake")
 
 LINEAGE_COLUMNS: tuple[str, ...] = (
     "source_raw_key",
@@ -72,9 +80,16 @@ LAKE_FIELDS: tuple[pa.Field, ...] = (
     pa.field("computed_at", pa.timestamp("us", tz="UTC")),
     pa.field("run_id", pa.string()),
 )
-PARQUET_CONTENT_TYPE = compaction.PARQUET_CONTENT_TYPE
+PARQUET_CONTENT_TYPE = "application/vnd.apache.parquet"
+#: Rows per Parquet row group of a month object: ~90 tickers of a month, so that the statistics of the
+#: sorted `ticker` column let a reader of one ticker skip the other groups.
+ROW_GROUP_ROWS = 2048
+#: Attempts of one month's read-modify-write before WriteConflict (each after a growing, jittered pause).
+MAX_WRITE_ATTEMPTS = 10
 #: Quarantined payloads up to this size are inlined (base64) in the record; larger ones get a sibling object.
 QUARANTINE_INLINE_BYTES = 256 * 1024
+#: Threads that read month objects (pyarrow reads and decodes without the GIL).
+READ_THREADS = 4
 _TEXT = re.compile(r"[\x20-\x7e]{1,1024}")
 _NAME = re.compile(r"[a-z0-9][a-z0-9_\-]{0,63}")
 
@@ -92,110 +107,80 @@ def _text(name: str, value: object) -> str:
     return value
 
 
-@dataclass(frozen=True)
-class Lineage:
-    """Where a processed partition came from: stored as S3 tags + metadata and as columns in its rows."""
+def _utc(name: str, when: object) -> dt.datetime:
+    if not isinstance(when, dt.datetime) or when.tzinfo is None or when.utcoffset() is None:
+        raise InvalidArgumentValue(f"{name} {when!r} is not valid: expected a timezone-aware datetime")
+    return when.astimezone(dt.UTC)
 
-    source_raw_key: str
-    source_raw_version: str
-    computation_version: str
-    computed_at: dt.datetime
-    run_id: str
-    computation_type: str
 
-    def __post_init__(self) -> None:
-        check_key(_text("source_raw_key", self.source_raw_key))
-        for name in ("source_raw_version", "computation_version", "run_id", "computation_type"):
-            _text(name, getattr(self, name))
-        when = self.computed_at
-        if not isinstance(when, dt.datetime) or when.tzinfo is None or when.utcoffset() is None:
-            raise InvalidArgumentValue(
-                f"computed_at {when!r} is not valid: expected a timezone-aware datetime"
-            )
-        object.__setattr__(self, "computed_at", when.astimezone(dt.UTC))
-
-    @property
-    def computed_at_iso(self) -> str:
-        return self.computed_at.isoformat(timespec="microseconds")
-
-    def metadata(self) -> dict[str, str]:
-        return {
-            "source-raw-data-key": self.source_raw_key,
-            "source-raw-version-id": self.source_raw_version,
-            "computation-version": self.computation_version,
-            "computation-type": self.computation_type,
-            "computed-at": self.computed_at_iso,
-            "run-id": self.run_id,
-        }
-
-    def tags(self, ticker: str) -> dict[str, str]:
-        return {
-            "source": "computed",
-            "ticker": ticker,
-            "computed_at": self.computed_at_iso,
-            "computation_type": self.computation_type,
-            "computation_version": self.computation_version,
-            "source_raw_data": self.source_raw_key,
-        }
-
-    @classmethod
-    def from_metadata(cls, metadata: Mapping[str, str]) -> "Lineage | None":
-        """The lineage recorded in an object's metadata; None when it has none (or it is incomplete)."""
-        try:
-            return cls(
-                source_raw_key=metadata["source-raw-data-key"],
-                source_raw_version=metadata["source-raw-version-id"],
-                computation_version=metadata["computation-version"],
-                computed_at=dt.datetime.fromisoformat(metadata["computed-at"]),
-                run_id=metadata["run-id"],
-                computation_type=metadata.get("computation-type", "unknown"),
-            )
-        except (KeyError, ValueError):
-            return None
+def _iso(when: dt.datetime) -> str:
+    return when.astimezone(dt.UTC).isoformat(timespec="microseconds")
 
 
 @dataclass(frozen=True)
-class VersionLineage:
-    """One version of a processed partition with the lineage read back from its metadata."""
+class MonthWrite:
+    """What one `write_month` did: the new version of the month object and its lineage manifest."""
+
+    dataset: str
+    month: str
+    key: str
+    version_id: str
+    rows: int  # rows in the new version (every ticker)
+    tickers: int  # tickers in the new version
+    rows_written: int  # rows this write replaced or added
+    first_date: str | None
+    last_date: str | None
+    manifest_key: str
+    attempts: int  # 1 unless another writer went first
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class MonthVersion:
+    """One version of a month object, with what its tags and metadata say about it."""
 
     key: str
     version_id: str
     is_latest: bool
     last_modified: dt.datetime
     size: int
-    lineage: Lineage | None
-    row_count: int | None = None
+    computed_at: str | None
+    computation_type: str | None
+    computation_version: str | None
+    run_id: str | None
+    row_count: int | None
+    ticker_count: int | None
+    manifest_key: str | None
 
     @classmethod
-    def from_info(cls, info: ObjectInfo) -> "VersionLineage":
-        rows = info.metadata.get("row-count")
+    def from_info(cls, info: ObjectInfo) -> "MonthVersion":
+        meta = info.metadata
+
+        def number(name: str) -> int | None:
+            value = meta.get(name)
+            return int(value) if value and value.isdigit() else None
+
         return cls(
             key=info.key,
             version_id=info.version_id,
             is_latest=info.is_latest,
             last_modified=info.last_modified,
             size=info.size,
-            lineage=Lineage.from_metadata(info.metadata),
-            row_count=int(rows) if rows and rows.isdigit() else None,
+            computed_at=meta.get("computed-at"),
+            computation_type=meta.get("computation-type"),
+            computation_version=meta.get("computation-version"),
+            run_id=meta.get("run-id"),
+            row_count=number("row-count"),
+            ticker_count=number("ticker-count"),
+            manifest_key=meta.get("lineage-manifest"),
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: version_id, is_latest, computed_at, computation_version, source raw key/version, ..."""
-        lineage = self.lineage
-        return {
-            "key": self.key,
-            "version_id": self.version_id,
-            "is_latest": self.is_latest,
-            "computed_at": lineage.computed_at_iso if lineage else None,
-            "computation_type": lineage.computation_type if lineage else None,
-            "computation_version": lineage.computation_version if lineage else None,
-            "source_raw_key": lineage.source_raw_key if lineage else None,
-            "source_raw_version": lineage.source_raw_version if lineage else None,
-            "run_id": lineage.run_id if lineage else None,
-            "row_count": self.row_count,
-            "size": self.size,
-            "last_modified": self.last_modified.isoformat(),
-        }
+        data = asdict(self)
+        data["last_modified"] = self.last_modified.isoformat()
+        return data
 
 
 def _with_lake_columns(schema: pa.Schema) -> pa.Schema:
@@ -206,37 +191,19 @@ def _with_lake_columns(schema: pa.Schema) -> pa.Schema:
     return schema
 
 
-def _dataset_schema(dataset: str, schema: pa.Schema | None, *, required: bool) -> pa.Schema | None:
+def dataset_schema(dataset: str, schema: pa.Schema | None = None) -> pa.Schema:
+    """The Arrow schema of a dataset's month objects: `schema` or `schemas.arrow_schema(dataset)`, with the
+    lake's own columns."""
     if schema is None:
         try:  # written alongside the lake; imported lazily so `lake` never needs it to start
             from schemas import arrow_schema
 
             schema = arrow_schema(dataset)
         except (ImportError, AttributeError, KeyError) as exc:
-            if required:
-                raise LakeError(
-                    f"no Arrow schema for dataset {dataset!r}: pass schema= or provide schemas.arrow_schema "
-                    f"({exc})"
-                ) from exc
-            return None
+            raise LakeError(f"no Arrow schema for dataset {dataset!r}: pass schema= ({exc})") from exc
     if not isinstance(schema, pa.Schema):
         raise InvalidArgumentValue(f"schema must be a pyarrow.Schema, got {type(schema).__name__}")
     return _with_lake_columns(schema)
-
-
-def _one_date(value: object) -> str:
-    if isinstance(value, pd.Timestamp) and pd.isna(value):
-        raise InvalidDate("date NaT is not valid: expected a calendar date as YYYY-MM-DD")
-    return layout.validate_date(value)
-
-
-def _row_dates(frame: pd.DataFrame) -> pd.Series:
-    """The rows' `date` column as 'YYYY-MM-DD' strings (dates, timestamps or strings accepted)."""
-    if "date" not in frame.columns:
-        raise InvalidArgumentValue(
-            f"rows have no 'date' column (columns: {', '.join(map(str, frame.columns))})"
-        )
-    return frame["date"].map(_one_date).astype(object)
 
 
 def _tickers(tickers: str | Iterable[str] | None) -> list[str] | None:
@@ -247,18 +214,39 @@ def _tickers(tickers: str | Iterable[str] | None) -> list[str] | None:
     return sorted({layout.validate_ticker(ticker) for ticker in tickers})
 
 
-#: Threads that encode a write's partitions (pyarrow's Parquet writer runs without the GIL).
-ENCODE_THREADS = 4
-
-
 def _parquet_bytes(table: pa.Table) -> bytes:
     sink = pa.BufferOutputStream()
-    pq.write_table(table, sink, compression="snappy")
+    pq.write_table(table, sink, compression="zstd", row_group_size=ROW_GROUP_ROWS, write_statistics=True)
     return sink.getvalue().to_pybytes()
 
 
+def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """A stored table in `schema`'s column order; a column an older file lacks comes back null."""
+    columns = []
+    for schema_field in schema:
+        if schema_field.name in table.column_names:
+            columns.append(table.column(schema_field.name).cast(schema_field.type))
+        else:
+            columns.append(pa.nulls(table.num_rows, schema_field.type))
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
+def _row_filter(tickers: list[str] | None, start: str | None, end: str | None) -> pc.Expression | None:
+    expression = None
+    parts = []
+    if tickers is not None:
+        parts.append(pc.field("ticker").isin(tickers))
+    if start is not None:
+        parts.append(pc.field("date") >= pa.scalar(dt.date.fromisoformat(start), pa.date32()))
+    if end is not None:
+        parts.append(pc.field("date") <= pa.scalar(dt.date.fromisoformat(end), pa.date32()))
+    for part in parts:
+        expression = part if expression is None else expression & part
+    return expression
+
+
 class Lake:
-    """The lake over one object store (see the module docstring for how readers see versions).
+    """The lake over one object store (see the module docstring for the grain and the write protocol).
 
     Parameters
     ----------
@@ -267,10 +255,12 @@ class Lake:
     data_classification:
         The `data-classification` metadata of every object written.
     max_workers:
-        Threads for multi-partition writes.
+        Threads for reads of many objects.
     """
 
     def __init__(self, store: ObjectStore, *, data_classification: str = "internal", max_workers: int = 8):
+        if not isinstance(store, ObjectStore):
+            raise InvalidArgumentValue(f"store must be a lake.store.ObjectStore, got {type(store).__name__}")
         self.store = store
         self.data_classification = data_classification
         self.max_workers = max_workers
@@ -291,120 +281,91 @@ class Lake:
         """Create/configure the lake (`tickerlake init`); idempotent; returns what was done."""
         return self.store.initialize()
 
+    def list_keys(self, prefix: str) -> list[str]:
+        """The keys under `prefix`, sorted."""
+        return self.store.list_keys(prefix)
+
     # ------------------------------------------------------------------ raw
 
-    def put_raw(self, envelope: Mapping[str, Any] | bytes, *, ticker: str, date: str) -> PutResult:
-        """Store one fetch verbatim under `raw/yfinance/ticker=T/date=D/<fetched_at>.json`.
+    def put_raw(
+        self,
+        envelope: Mapping[str, Any] | bytes,
+        *,
+        ticker: str,
+        source: str,
+        fetched_at: dt.datetime | None = None,
+    ) -> PutResult:
+        """Store one source fetch verbatim: `raw/<source>/ticker=T/date=<fetch date>/<fetched_at>.json`.
 
-        Bytes are stored byte-for-byte (they must be a JSON object); a mapping is serialised as given.
-        The key's timestamp is the envelope's `fetched_at` (now, if it has none). An envelope whose
-        `symbol` or `as_of` contradicts `ticker` / `date` is refused.
+        Bytes are stored byte-for-byte (they must be a JSON object); a mapping is serialised as given. The
+        key's time is `fetched_at`, else the envelope's `fetched_at`, else now. An envelope whose `symbol`
+        contradicts `ticker` is refused (InvalidArgumentValue). Raw objects are immutable: the put is
+        conditional on the key being new; putting the same bytes again returns the stored object, other
+        bytes at the same key are refused.
         """
-        item = self._raw_item(envelope, ticker, date)
-        result = self.store.put(
-            item.key, item.data, metadata=item.metadata, tags=item.tags, content_type=item.content_type
-        )
-        self._log_raw(item, result)
+        ticker, source = layout.validate_ticker(ticker), layout.validate_source(source)
+        body, parsed = self._envelope_body(envelope, ticker)
+        symbol = parsed.get("symbol")
+        if symbol is not None and symbol != ticker:
+            raise InvalidArgumentValue(f"raw envelope is for symbol {symbol!r}, not for ticker {ticker!r}")
+        when = _utc("fetched_at", fetched_at) if fetched_at is not None else self._fetched_at(parsed)
+        key = layout.raw_key(source, ticker, when)
+        digest = hashlib.sha256(body).hexdigest()
+        metadata = {
+            "ticker": ticker,
+            "fetched-at": _iso(when),
+            "content-sha256": digest,
+            "data-classification": self.data_classification,
+        }
+        bars = self._bar_range(parsed)
+        if bars:
+            metadata["first-bar"], metadata["last-bar"] = bars
+        envelope_source = parsed.get("source")
+        if isinstance(envelope_source, str) and _NAME.fullmatch(envelope_source):
+            metadata["envelope-source"] = envelope_source
+        tags = {"source": source, "ticker": ticker, "fetched_at": _iso(when)}
+        try:
+            result = self.store.put(
+                key, body, metadata=metadata, tags=tags, content_type="application/json", if_none_match=True
+            )
+        except PreconditionFailed:
+            existing = self.store.head(key)
+            if existing.metadata.get("content-sha256") != digest:
+                raise InvalidArgumentValue(
+                    f"raw object {key} exists with other content: a fetch is stored once and never replaced"
+                ) from None
+            result = PutResult(key=key, version_id=existing.version_id)
+        logger.info("lake.write area=raw key=%s version=%s bytes=%d", key, result.version_id, len(body))
         return result
 
-    def put_raw_many(
-        self, entries: Sequence[tuple[Mapping[str, Any] | bytes, str, str]]
-    ) -> list[PutResult | Exception]:
-        """`put_raw` for many (envelope, ticker, date) at once, with the store's group commit when it has
-        one (LocalStore): one result per entry, in order — its PutResult, or the exception that entry was
-        refused or failed with (InvalidArgumentValue for an envelope `put_raw` would refuse)."""
-        items: list[PutItem | None] = []
-        results: list[PutResult | Exception | None] = []
-        for envelope, ticker, date in entries:
-            try:
-                items.append(self._raw_item(envelope, ticker, date))
-                results.append(None)
-            except InvalidArgumentValue as exc:
-                items.append(None)
-                results.append(exc)
-        valid = [item for item in items if item is not None]
-        put_many = getattr(self.store, "put_many", None)
-        if put_many is not None:
-            outcomes = iter(put_many(valid))
-        else:  # S3: independent PUTs, a few at a time
-            with ThreadPoolExecutor(max_workers=max(1, min(self.max_workers, len(valid)))) as pool:
-                outcomes = iter(list(pool.map(self._put_or_error, valid)))
-        for index, item in enumerate(items):
-            if item is None:
-                continue
-            outcome = next(outcomes)
-            results[index] = outcome
-            if not isinstance(outcome, Exception):
-                self._log_raw(item, outcome)
-        return results  # type: ignore[return-value]
-
-    def _put_or_error(self, item: PutItem) -> PutResult | Exception:
-        try:
-            return self.store.put(
-                item.key, item.data, metadata=item.metadata, tags=item.tags, content_type=item.content_type
-            )
-        except (LakeError, OSError) as exc:
-            return exc
-
     @staticmethod
-    def _log_raw(item: PutItem, result: PutResult) -> None:
-        logger.info(
-            "lake.write area=raw key=%s version=%s bytes=%d", item.key, result.version_id, len(item.data)
-        )
-
-    def _raw_item(self, envelope: Mapping[str, Any] | bytes, ticker: str, date: str) -> PutItem:
-        """The PutItem of a raw envelope (validated as `put_raw` documents)."""
-        ticker, date = layout.validate_ticker(ticker), layout.validate_date(date)
+    def _envelope_body(envelope: Mapping[str, Any] | bytes, ticker: str) -> tuple[bytes, Mapping[str, Any]]:
         if isinstance(envelope, bytes | bytearray | memoryview):
             body = bytes(envelope)
             try:
                 parsed = json.loads(body)
             except (UnicodeDecodeError, ValueError, RecursionError) as exc:
                 detail = str(exc) or type(exc).__name__
-                raise InvalidArgumentValue(
-                    f"raw envelope for {ticker} {date} is not JSON: {detail}"
-                ) from None
+                raise InvalidArgumentValue(f"raw envelope for {ticker} is not JSON: {detail}") from None
         elif isinstance(envelope, Mapping):
             parsed = envelope
             try:
-                body = json.dumps(envelope, ensure_ascii=False).encode()
+                body = json.dumps(envelope, ensure_ascii=False, allow_nan=False).encode()
             except (TypeError, ValueError) as exc:
                 raise InvalidArgumentValue(
-                    f"raw envelope for {ticker} {date} is not JSON-serialisable: {exc}"
+                    f"raw envelope for {ticker} is not JSON-serialisable: {exc}"
                 ) from None
         else:
             raise InvalidArgumentValue(
                 f"raw envelope must be a dict or JSON bytes, got {type(envelope).__name__}"
             )
         if not isinstance(parsed, Mapping):
-            raise InvalidArgumentValue(f"raw envelope for {ticker} {date} must be a JSON object")
-        symbol, as_of = parsed.get("symbol"), parsed.get("as_of")
-        if symbol is not None and symbol != ticker:
-            raise InvalidArgumentValue(f"raw envelope is for symbol {symbol!r}, not for ticker {ticker!r}")
-        if as_of is not None and as_of != date:
-            raise InvalidArgumentValue(f"raw envelope is as of {as_of!r}, not for date {date!r}")
-        fetched_at = self._fetched_at(parsed.get("fetched_at"))
-        key = layout.raw_key(ticker, date, fetched_at)
-        metadata = {
-            "ticker": ticker,
-            "as-of": date,
-            "fetched-at": fetched_at.isoformat(),
-            "content-sha256": hashlib.sha256(body).hexdigest(),
-            "data-classification": self.data_classification,
-        }
-        source = parsed.get("source")
-        if isinstance(source, str) and _NAME.fullmatch(source):
-            metadata["envelope-source"] = source
-        return PutItem(
-            key,
-            body,
-            metadata,
-            {"source": layout.RAW_SOURCE, "ticker": ticker, "fetched_at": fetched_at.isoformat()},
-            "application/json",
-        )
+            raise InvalidArgumentValue(f"raw envelope for {ticker} must be a JSON object")
+        return body, parsed
 
     @staticmethod
-    def _fetched_at(value: object) -> dt.datetime:
+    def _fetched_at(parsed: Mapping[str, Any]) -> dt.datetime:
+        value = parsed.get("fetched_at")
         if value is None:
             return _now()
         try:
@@ -419,19 +380,43 @@ class Lake:
             )
         return when.astimezone(dt.UTC)
 
-    def raw_objects(self, ticker: str, date: str) -> list[ObjectInfo]:
-        """Every raw object of the partition (latest version of each key), oldest fetch first."""
-        return list(self.store.list(layout.raw_prefix(ticker, layout.validate_date(date))))
+    @staticmethod
+    def _bar_range(parsed: Mapping[str, Any]) -> tuple[str, str] | None:
+        """(first, last) bar date of an envelope's history when they read as dates (metadata only)."""
+        payload = parsed.get("payload")
+        history = payload.get("history") if isinstance(payload, Mapping) else None
+        if not isinstance(history, list) or not history:
+            return None
+        dates = [row.get("date") for row in history if isinstance(row, Mapping)]
+        dates = [d for d in dates if isinstance(d, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", d)]
+        return (min(dates), max(dates)) if dates else None
 
-    def latest_raw(self, ticker: str, date: str) -> ObjectInfo | None:
-        """The newest raw object of the partition (with its metadata), or None when there is none."""
-        objects = [info for info in self.raw_objects(ticker, date) if info.key.endswith(".json")]
-        if not objects:
-            return None
-        try:
-            return self.store.head(objects[-1].key)
-        except ObjectNotFound:
-            return None
+    def raw_fetches(
+        self, ticker: str, *, source: str | None = None, since: str | None = None
+    ) -> list[ObjectInfo]:
+        """The ticker's raw fetches (latest version of each key; no metadata), oldest fetch first.
+
+        `source` limits them to one source; `since` to fetches made on or after that (UTC) date — a
+        fetch cannot hold a bar dated after it was made, so a reader of bars from `since` on needs no
+        older fetch unless it wants bars from before `since`.
+        """
+        ticker = layout.validate_ticker(ticker)
+        first = layout.validate_date(since) if since is not None else None
+        sources = [layout.validate_source(source)] if source is not None else list(layout.RAW_SOURCES)
+        found: list[ObjectInfo] = []
+        for name in sources:
+            prefix = layout.raw_prefix(name, ticker)
+            descend = layout.date_folders(first, None) if first else None
+            keys = [
+                key
+                for key in self.store.list_keys(prefix, descend=descend)
+                if key.endswith(".json") and (first is None or layout.parse_raw_key(key)[2] >= first)
+            ]
+            if not keys:
+                continue
+            wanted = set(keys)
+            found.extend(info for info in self.store.list(prefix) if info.key in wanted)
+        return sorted(found, key=lambda info: (info.key.rpartition("/")[2], info.key))
 
     def get_raw(self, key: str, version_id: str | None = None) -> bytes:
         """The bytes of a raw object (latest version, or `version_id`)."""
@@ -440,308 +425,251 @@ class Lake:
     @staticmethod
     def _raw_key(key: object) -> str:
         key = check_key(key)
-        if not key.startswith(f"raw/{layout.RAW_SOURCE}/") or not key.endswith(".json"):
-            raise InvalidArgumentValue(
-                f"key {key!r} is not a raw object key (raw/{layout.RAW_SOURCE}/...json)"
-            )
         try:
-            layout.parse_partition(key)
+            layout.parse_raw_key(key)
         except ValueError as exc:
-            raise InvalidArgumentValue(f"key {key!r} is not a raw object key: {exc}") from None
+            raise InvalidArgumentValue(str(exc)) from None
         return key
 
     # ------------------------------------------------------------------ processed: writes
 
-    def write_partition(
+    def write_month(
         self,
         dataset: str,
-        ticker: str,
-        date: str,
-        df: pd.DataFrame,
-        lineage: Lineage,
+        month: str,
+        rows: pd.DataFrame,
         *,
+        run_id: str,
+        computation_version: str,
+        computed_at: dt.datetime | None = None,
         schema: pa.Schema | None = None,
-    ) -> PutResult:
-        """Write one partition as one Parquet object (a single PUT): a new version of its stable key.
+    ) -> MonthWrite:
+        """Merge `rows` into the month object: a new version holding them and every other row it had.
 
-        The rows get `ticker`, `date` and the lineage columns; the object gets the lineage as tags and
-        metadata. `schema` defaults to `schemas.arrow_schema(dataset)`; the rows must have exactly its
-        columns (the lake's own columns may be omitted).
+        `rows` has `ticker`, `date` (all in `month`), `source_raw_key`, `source_raw_version` and exactly the
+        dataset's value columns; one row per (ticker, date). The lake adds `computation_version`,
+        `computed_at` and `run_id`. A row of the current version with the same (ticker, date) is replaced;
+        every other row is kept as it was (with its own lineage). The write is conditional on the version
+        read (module docstring); after MAX_WRITE_ATTEMPTS lost races, WriteConflict.
         """
         dataset = layout.validate_dataset(dataset)
-        ticker, date = layout.validate_ticker(ticker), layout.validate_date(date)
-        full_schema = _dataset_schema(dataset, schema, required=True)
-        body, rows = self._encode_partition(dataset, ticker, date, df, lineage, full_schema)
-        return self._put_partition(dataset, ticker, date, body, rows, lineage)
+        month = layout.validate_month(month)
+        run_id = _text("run_id", run_id)
+        computation_version = _text("computation_version", computation_version)
+        when = _utc("computed_at", computed_at) if computed_at is not None else _now()
+        full_schema = dataset_schema(dataset, schema)
+        new = self._month_table(dataset, month, rows, full_schema, run_id, computation_version, when)
+        key = layout.month_key(dataset, month)
+        for attempt in range(1, MAX_WRITE_ATTEMPTS + 1):
+            try:
+                current = self.store.get(key)
+            except ObjectNotFound:
+                current = None
+            merged = new
+            if current is not None:
+                old = _conform(pq.read_table(pa.BufferReader(current.data)), full_schema)
+                new_keys = pc.binary_join_element_wise(
+                    new.column("ticker"), pc.cast(new.column("date"), pa.string()), "|"
+                )
+                old_keys = pc.binary_join_element_wise(
+                    old.column("ticker"), pc.cast(old.column("date"), pa.string()), "|"
+                )
+                kept = old.filter(pc.invert(pc.is_in(old_keys, value_set=new_keys)))
+                merged = pa.concat_tables([kept, new])
+            merged = merged.sort_by([("ticker", "ascending"), ("date", "ascending")])
+            manifest_key = self._put_manifest(dataset, month, merged, run_id, computation_version, when)
+            dates = merged.column("date")
+            first = pc.min(dates).as_py()
+            last = pc.max(dates).as_py()
+            tickers = len(pc.unique(merged.column("ticker")))
+            metadata = {
+                "computation-type": dataset,
+                "computation-version": computation_version,
+                "computed-at": _iso(when),
+                "run-id": run_id,
+                "data-classification": self.data_classification,
+                "row-count": str(merged.num_rows),
+                "ticker-count": str(tickers),
+                "first-date": first.isoformat(),
+                "last-date": last.isoformat(),
+                "lineage-manifest": manifest_key,
+            }
+            tags = {
+                "source": "computed",
+                "computation_type": dataset,
+                "computation_version": computation_version,
+                "computed_at": _iso(when),
+                "run_id": run_id[:256],
+                "lineage_manifest": manifest_key,
+                "rows": str(merged.num_rows),
+                "tickers": str(tickers),
+            }
+            try:
+                put = self.store.put(
+                    key,
+                    _parquet_bytes(merged),
+                    metadata=metadata,
+                    tags=tags,
+                    content_type=PARQUET_CONTENT_TYPE,
+                    if_match=current.info.etag if current is not None else None,
+                    if_none_match=current is None,
+                )
+            except PreconditionFailed:
+                pause = random.uniform(0.01, 0.05) * attempt
+                logger.info("lake.write conflict key=%s attempt=%d retry_in=%.3fs", key, attempt, pause)
+                time.sleep(pause)
+                continue
+            logger.info(
+                "lake.write area=processed key=%s version=%s rows=%d written=%d run_id=%s attempts=%d",
+                key,
+                put.version_id,
+                merged.num_rows,
+                new.num_rows,
+                run_id,
+                attempt,
+            )
+            return MonthWrite(
+                dataset=dataset,
+                month=month,
+                key=key,
+                version_id=put.version_id,
+                rows=merged.num_rows,
+                tickers=tickers,
+                rows_written=new.num_rows,
+                first_date=first.isoformat(),
+                last_date=last.isoformat(),
+                manifest_key=manifest_key,
+                attempts=attempt,
+            )
+        raise WriteConflict(
+            f"{key} in {self.uri}: other writers changed it during each of {MAX_WRITE_ATTEMPTS} attempts "
+            "to merge this write; nothing was written (run it again)"
+        )
 
-    def write_partitions(
+    def _month_table(
         self,
         dataset: str,
-        ticker: str,
-        df: pd.DataFrame,
-        lineages: Mapping[str, Lineage],
-        *,
-        schema: pa.Schema | None = None,
-        compact_months: Iterable[str] = (),
-    ) -> dict[str, PutResult]:
-        """Write one partition per date in `df` (each its own object), in parallel.
-
-        Every date needs a lineage; all partitions are encoded (and so validated) before the first write.
-        Returns {date: PutResult} in date order; raises PartialWriteError if some writes failed.
-        `compact_months`: then refresh those months' compacted read copies (`lake.compaction`) from the rows
-        in hand; a failure there is logged, never raised (the partitions are written; readers fall back).
-        """
-        dataset = layout.validate_dataset(dataset)
-        ticker = layout.validate_ticker(ticker)
-        full_schema = _dataset_schema(dataset, schema, required=True)
-        if not isinstance(df, pd.DataFrame):
-            raise InvalidArgumentValue(f"rows must be a pandas DataFrame, got {type(df).__name__}")
-        if not isinstance(lineages, Mapping):
-            raise InvalidArgumentValue(f"lineages must map dates to Lineage, got {type(lineages).__name__}")
-        by_date = {layout.validate_date(day): lineage for day, lineage in lineages.items()}
-        dates = _row_dates(df)
-        missing = sorted(set(dates) - set(by_date))
-        if missing:
+        month: str,
+        rows: pd.DataFrame,
+        schema: pa.Schema,
+        run_id: str,
+        computation_version: str,
+        computed_at: dt.datetime,
+    ) -> pa.Table:
+        where = f"{dataset} month={month}"
+        if not isinstance(rows, pd.DataFrame):
             raise InvalidArgumentValue(
-                f"no lineage given for date(s) {', '.join(missing)} of {dataset} {ticker}"
+                f"rows for {where} must be a pandas DataFrame, got {type(rows).__name__}"
             )
-        slices: dict[str, pa.Table] = {}
-        encoded = self._encode_many(dataset, ticker, df, dates, by_date, full_schema, slices=slices)
-        written: dict[str, PutResult] = {}
-        failed: dict[str, BaseException] = {}
-        put_many = getattr(self.store, "put_many", None)
-        if put_many is not None:  # LocalStore: one group commit per batch instead of fsyncs per object
-            days = list(encoded)
-            items = []
-            for day in days:
-                body, rows = encoded[day]
-                metadata, tags = self._partition_labels(ticker, rows, by_date[day])
-                key = layout.dataset_key(dataset, ticker, day)
-                items.append(PutItem(key, body, metadata, tags, PARQUET_CONTENT_TYPE))
-            for day, item, outcome in zip(days, items, put_many(items), strict=True):
-                if isinstance(outcome, Exception):
-                    failed[day] = outcome
-                    continue
-                written[day] = outcome
-                self._log_write(item.key, outcome.version_id, encoded[day][1], by_date[day])
-        else:
-            workers = max(1, min(self.max_workers, len(encoded)))
-            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lake-write") as pool:
-                futures = {
-                    day: pool.submit(self._put_partition, dataset, ticker, day, body, rows, by_date[day])
-                    for day, (body, rows) in encoded.items()
-                }
-                for day, future in futures.items():
-                    try:
-                        written[day] = future.result()
-                    except Exception as exc:  # noqa: BLE001 - collected and reported together below
-                        failed[day] = exc
-        if failed:
-            first = next(iter(failed.values()))
-            raise PartialWriteError(
-                f"{len(failed)} of {len(encoded)} partitions of {dataset} {ticker} were not written "
-                f"({', '.join(sorted(failed))}): {first}",
-                written=written,
-                failed=failed,
-            )
-        months = sorted(set(compact_months))
-        if months:
-            self._compact_written(dataset, ticker, months, full_schema, written, slices)
-        return dict(sorted(written.items()))
-
-    def _compact_written(
-        self,
-        dataset: str,
-        ticker: str,
-        months: list[str],
-        schema: pa.Schema,
-        written: Mapping[str, PutResult],
-        slices: Mapping[str, pa.Table],
-    ) -> None:
-        version_fingerprint = getattr(self.store, "version_fingerprint", None)
-        known = {
-            day: (
-                version_fingerprint(put.key, put.version_id) if version_fingerprint else None,
-                slices[day].replace_schema_metadata(None),
-            )
-            for day, put in written.items()
-        }
-        try:
-            compaction.compact(self.store, dataset, ticker, months, schema=schema, known=known)
-        except (LakeError, OSError, pa.ArrowException) as exc:
-            logger.warning(
-                "lake.compaction skipped dataset=%s ticker=%s months=%s: %s", dataset, ticker, months, exc
-            )
-
-    def _encode_many(
-        self,
-        dataset: str,
-        ticker: str,
-        df: pd.DataFrame,
-        dates: pd.Series,
-        by_date: Mapping[str, Lineage],
-        schema: pa.Schema,
-        *,
-        slices: dict[str, pa.Table] | None = None,
-    ) -> dict[str, tuple[bytes, int]]:
-        """Encode one Parquet body per date: the frame goes to Arrow once, then is sliced per date
-        (converting each date's rows separately costs ~8 ms a partition in pandas overhead)."""
-        where = f"{dataset} ticker={ticker}"
-        if "ticker" in df.columns:
-            others = sorted({str(value) for value in df["ticker"]} - {ticker})
-            if others:
-                raise InvalidArgumentValue(f"rows for ticker(s) {', '.join(others)} given for {where}")
-        extra = [str(name) for name in df.columns if name not in schema.names]
+        if rows.empty:
+            raise InvalidArgumentValue(f"no rows given for {where}")
+        for name in ("ticker", "date", "source_raw_key", "source_raw_version"):
+            if name not in rows.columns:
+                raise InvalidArgumentValue(f"rows for {where} have no {name!r} column")
+        extra = [str(name) for name in rows.columns if name not in schema.names]
         if extra:
             raise InvalidArgumentValue(
                 f"columns {', '.join(extra)} are not in the {dataset} schema ({where})"
             )
-        order = np.argsort(dates.to_numpy(dtype=object), kind="stable")
-        frame = df.iloc[order].reset_index(drop=True)
-        days = dates.iloc[order].reset_index(drop=True)
-        lineages = [by_date[day] for day in days]
-        frame = frame.assign(
-            ticker=ticker,
-            date=[dt.date.fromisoformat(day) for day in days],
-            source_raw_key=[lin.source_raw_key for lin in lineages],
-            source_raw_version=[lin.source_raw_version for lin in lineages],
-            computation_version=[lin.computation_version for lin in lineages],
-            computed_at=pd.to_datetime([lin.computed_at for lin in lineages], utc=True),
-            run_id=[lin.run_id for lin in lineages],
-        )
+        frame = rows.copy()
+        tickers = frame["ticker"].astype(object)
+        for ticker in pd.unique(tickers):
+            layout.validate_ticker(ticker)
+        dates = pd.Series([layout.validate_date(value) for value in frame["date"]], index=frame.index)
+        outside = sorted({d for d in dates if d[:7] != month})
+        if outside:
+            raise InvalidArgumentValue(
+                f"rows dated {', '.join(outside[:5])} are not in month {month} ({where})"
+            )
+        duplicated = (tickers.astype(str) + "|" + dates).duplicated()
+        if duplicated.any():
+            first = (tickers.astype(str) + " " + dates)[duplicated].iloc[0]
+            raise InvalidArgumentValue(f"rows for {where} repeat (ticker, date) {first}")
+        frame["date"] = [dt.date.fromisoformat(d) for d in dates]
+        frame["computation_version"] = computation_version
+        frame["computed_at"] = pd.Timestamp(computed_at)
+        frame["run_id"] = run_id
         missing = [name for name in schema.names if name not in frame.columns]
         if missing:
             raise InvalidArgumentValue(
                 f"columns {', '.join(missing)} of the {dataset} schema are missing ({where})"
             )
         try:
-            table = pa.Table.from_pandas(frame[schema.names], schema=schema, preserve_index=False)
+            return pa.Table.from_pandas(frame[schema.names], schema=schema, preserve_index=False)
         except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError, TypeError) as exc:
             raise InvalidArgumentValue(f"rows for {where} do not fit the {dataset} schema: {exc}") from None
-        parts: dict[str, pa.Table] = {}
-        start = 0
-        values = days.to_numpy(dtype=object)
-        while start < len(values):
-            day = values[start]
-            stop = start
-            while stop < len(values) and values[stop] == day:
-                stop += 1
-            part = table.slice(start, stop - start)
-            if slices is not None:
-                slices[day] = part
-            file_metadata = dict(part.schema.metadata or {})
-            file_metadata[b"tickerlake.lineage"] = json.dumps(
-                by_date[day].metadata(), sort_keys=True
-            ).encode()
-            parts[day] = part.replace_schema_metadata(file_metadata)
-            start = stop
-        # Parquet encoding into Arrow buffers releases the GIL: a few threads overlap it.
-        if len(parts) > 1:
-            with ThreadPoolExecutor(max_workers=min(ENCODE_THREADS, len(parts))) as pool:
-                bodies = list(pool.map(_parquet_bytes, parts.values()))
-        else:
-            bodies = [_parquet_bytes(part) for part in parts.values()]
-        return {day: (body, part.num_rows) for (day, part), body in zip(parts.items(), bodies, strict=True)}
 
-    def _encode_partition(
+    def _put_manifest(
         self,
         dataset: str,
-        ticker: str,
-        date: str,
-        df: pd.DataFrame,
-        lineage: Lineage,
-        schema: pa.Schema,
-    ) -> tuple[bytes, int]:
-        where = f"{dataset} ticker={ticker} date={date}"
-        if not isinstance(df, pd.DataFrame):
-            raise InvalidArgumentValue(
-                f"rows for {where} must be a pandas DataFrame, got {type(df).__name__}"
-            )
-        if not isinstance(lineage, Lineage):
-            raise InvalidArgumentValue(f"lineage for {where} must be a Lineage, got {type(lineage).__name__}")
-        if df.empty:
-            raise InvalidArgumentValue(f"no rows given for {where}")
-        if "date" in df.columns:
-            others = sorted(set(_row_dates(df)) - {date})
-            if others:
-                raise InvalidArgumentValue(f"rows dated {', '.join(others)} given for {where}")
-        dates = pd.Series([date] * len(df), index=df.index, dtype=object)
-        return self._encode_many(dataset, ticker, df, dates, {date: lineage}, schema)[date]
-
-    def _put_partition(
-        self, dataset: str, ticker: str, date: str, body: bytes, rows: int, lineage: Lineage
-    ) -> PutResult:
-        key = layout.dataset_key(dataset, ticker, date)
-        metadata, tags = self._partition_labels(ticker, rows, lineage)
-        result = self.store.put(key, body, metadata=metadata, tags=tags, content_type=PARQUET_CONTENT_TYPE)
-        self._log_write(key, result.version_id, rows, lineage)
-        return result
-
-    def _partition_labels(
-        self, ticker: str, rows: int, lineage: Lineage
-    ) -> tuple[dict[str, str], dict[str, str]]:
-        """(metadata, tags) of a partition object: the lineage, the classification and the row count."""
-        metadata = lineage.metadata() | {
-            "data-classification": self.data_classification,
-            "row-count": str(rows),
-        }
-        return metadata, lineage.tags(ticker)
-
-    @staticmethod
-    def _log_write(key: str, version_id: str, rows: int, lineage: Lineage) -> None:
-        logger.info(
-            "lake.write area=processed key=%s version=%s rows=%d run_id=%s",
-            key,
-            version_id,
-            rows,
-            lineage.run_id,
+        month: str,
+        table: pa.Table,
+        run_id: str,
+        computation_version: str,
+        computed_at: dt.datetime,
+    ) -> str:
+        """Write the lineage manifest of a month version about to be written; its key."""
+        pairs = (
+            table.select(["source_raw_key", "source_raw_version"])
+            .group_by(["source_raw_key", "source_raw_version"])
+            .aggregate([])
         )
+        sources = sorted(
+            zip(
+                pairs.column("source_raw_key").to_pylist(),
+                pairs.column("source_raw_version").to_pylist(),
+                strict=True,
+            )
+        )
+        token = f"{layout.timestamp_token(_now())}-{secrets.token_hex(6)}"
+        key = layout.lineage_manifest_key(dataset, month, token)
+        document = {
+            "dataset": dataset,
+            "month": month,
+            "object_key": layout.month_key(dataset, month),
+            "run_id": run_id,
+            "computation_type": dataset,
+            "computation_version": computation_version,
+            "computed_at": _iso(computed_at),
+            "rows": table.num_rows,
+            "raw_sources": [{"key": k, "version_id": v} for k, v in sources],
+        }
+        self.store.put(
+            key,
+            json.dumps(document, indent=1).encode(),
+            metadata={"data-classification": self.data_classification},
+            tags={"source": "lineage", "computation_type": dataset},
+            content_type="application/json",
+        )
+        return key
 
     # ------------------------------------------------------------------ processed: reads
 
-    def read_partition(
-        self, dataset: str, ticker: str, date: str, version_id: str | None = None
-    ) -> pd.DataFrame:
-        """The rows of one partition (latest version, or `version_id`); ObjectNotFound if absent.
+    def months(self, dataset: str) -> list[str]:
+        """The months the dataset has an object for, sorted."""
+        found = []
+        for key in self.store.list_keys(layout.dataset_root(dataset)):
+            try:
+                found.append(layout.parse_month_key(key)[1])
+            except ValueError:  # a foreign file under the table: not a month object
+                continue
+        return sorted(found)
 
-        `df.attrs` carries the object's `key` and `version_id`.
-        """
-        key = layout.dataset_key(dataset, ticker, date)
+    def read_month(self, dataset: str, month: str, version_id: str | None = None) -> pd.DataFrame:
+        """Every row of one month object (latest version, or `version_id`); ObjectNotFound if absent.
+        `df.attrs` carries its `key`, `version_id` and `etag`."""
+        key = layout.month_key(dataset, month)
         stored = self.store.get(key, version_id)
-        try:
-            frame = pq.read_table(pa.BufferReader(stored.data)).to_pandas()
-        except pa.ArrowInvalid as exc:
-            raise LakeError(
-                f"{key} (version {stored.info.version_id}) is not readable Parquet: {exc}"
-            ) from exc
-        frame.attrs.update(key=key, version_id=stored.info.version_id)
+        frame = self._decode(key, stored.info.version_id, stored.data).to_pandas()
+        frame.attrs.update(key=key, version_id=stored.info.version_id, etag=stored.info.etag)
         return frame
 
-    def list_keys(self, prefix: str, descend: Callable[[str], bool] | None = None) -> list[str]:
-        """The keys under `prefix`: the store's key-only listing when it has one (LocalStore), which skips the
-        per-key version lookup of `list` (on a 10-year history that lookup was half of an increment's time).
-        `descend(folder)` may keep a folder walk out of folders the caller does not need (`layout.date_folders`);
-        a store that lists by prefix (S3) lists them anyway, so callers still filter the keys."""
-        return compaction.list_keys(self.store, prefix, descend)
-
-    def partitions(
-        self, dataset: str, ticker: str | None = None, start: str | None = None, end: str | None = None
-    ) -> list[tuple[str, str]]:
-        """(ticker, date) of every partition present (dated start..end when given), sorted; by key listing."""
-        prefix = layout.dataset_root(dataset) if ticker is None else layout.dataset_prefix(dataset, ticker)
-        first = layout.validate_date(start) if start is not None else None
-        last = layout.validate_date(end) if end is not None else None
-        descend = layout.date_folders(first, last) if first or last else None
-        found = set()
-        for key in self.list_keys(prefix, descend):
-            if key.endswith("/" + layout.PARTITION_FILE):
-                try:
-                    part = layout.parse_partition(key)
-                except ValueError:  # a foreign file in the folder: not a partition
-                    continue
-                if (first is None or part[1] >= first) and (last is None or part[1] <= last):
-                    found.add(part)
-        return sorted(found)
+    @staticmethod
+    def _decode(key: str, version_id: str, data: bytes, **kwargs: Any) -> pa.Table:
+        try:
+            return pq.read_table(pa.BufferReader(data), **kwargs)
+        except pa.ArrowInvalid as exc:
+            raise LakeError(f"{key} (version {version_id}) is not readable Parquet: {exc}") from exc
 
     def read_dataset(
         self,
@@ -749,20 +677,17 @@ class Lake:
         tickers: str | Iterable[str] | None = None,
         start: str | None = None,
         end: str | None = None,
+        columns: Iterable[str] | None = None,
+        as_of: dt.datetime | None = None,
         *,
         schema: pa.Schema | None = None,
-        warmup: int = 0,
     ) -> pd.DataFrame:
-        """The latest version of each partition for `tickers` and `start` <= date <= `end` (inclusive).
+        """Rows of `tickers` (None: all) dated `start`..`end` (inclusive), sorted by ticker and date.
 
-        `warmup` (with `start`): also the last `warmup` partitions of each ticker dated before `start` — the
-        sessions a windowed or recursive computation needs before its first output row, without reading the
-        whole history.
-
-        Partitions are pruned by listing keys, then the chosen files are read with pyarrow over the
-        store's filesystem. Sorted by ticker, date. With nothing to read: an empty frame with the
-        dataset's columns. `schema` (default `schemas.arrow_schema(dataset)`) lets older files that lack a
-        newer column be read (the column is null).
+        Reads only the months in the range and, inside them, only the row groups whose statistics can hold
+        the tickers and dates asked for, and only `columns` (plus `ticker` and `date`). `as_of` reads, for
+        each month, the version that was the latest at that time (months written later are absent).
+        With nothing to read: an empty frame with the columns asked for.
         """
         dataset = layout.validate_dataset(dataset)
         wanted = _tickers(tickers)
@@ -770,87 +695,168 @@ class Lake:
         last = layout.validate_date(end) if end is not None else None
         if first and last and first > last:
             raise InvalidArgumentValue(f"start {first} is after end {last}")
-        if not isinstance(warmup, int) or warmup < 0:
-            raise InvalidArgumentValue(f"warmup must be a non-negative number of partitions, got {warmup!r}")
-        full_schema = _dataset_schema(dataset, schema, required=False)
-        chosen: list[tuple[str, str, str]] = []  # (key, ticker, date)
-        current: dict[str, str] = {}  # key → fingerprint of its latest version
-        # The walk enters only the date folders the read can need: from `first` (less a calendar margin
-        # that holds `warmup` sessions) to `last`. Should the margin hold fewer (a long gap in the history),
-        # the ticker is listed again in full.
-        low = first
-        if first is not None and warmup:
-            margin = dt.timedelta(days=math.ceil(warmup * 7 / 5 * 1.05) + 10)
-            low = (dt.date.fromisoformat(first) - margin).isoformat()
-        for ticker in wanted if wanted is not None else [None]:
-            prefix = (
-                layout.dataset_root(dataset) if ticker is None else layout.dataset_prefix(dataset, ticker)
-            )
-            bounded = low is not None or last is not None
-            listed = compaction.fingerprints(
-                self.store, prefix, layout.date_folders(low, last) if bounded else None
-            )
-            picked, short = self._pick(listed, first, last, warmup)
-            if short and low is not None and low != first:
-                listed = compaction.fingerprints(self.store, prefix, layout.date_folders(None, last))
-                picked, _ = self._pick(listed, first, last, warmup)
-            current.update(listed)
-            chosen.extend(picked)
-        rows = compaction.read_rows(self.store, dataset, chosen, current, full_schema)
-        pieces = [rows.copies] if rows.copies is not None else []
-        days = compaction.read_partitions(
-            self.store, rows.partitions, full_schema, f"{dataset} in {self.uri}"
-        )
-        if days is not None:
-            pieces.append(days)
-        if not pieces:
-            if full_schema is None:
-                return pd.DataFrame(
-                    {name: pd.Series(dtype=object) for name in ("ticker", "date", *LINEAGE_COLUMNS)}
-                )
-            return full_schema.empty_table().to_pandas()
-        table = pa.concat_tables(pieces, promote_options="permissive") if len(pieces) > 1 else pieces[0]
+        full_schema = dataset_schema(dataset, schema)
+        names = self._columns(dataset, full_schema, columns)
+        out_schema = pa.schema([full_schema.field(name) for name in names])
+        months = [
+            m
+            for m in self.months(dataset)
+            if (first is None or m >= first[:7]) and (last is None or m <= last[:7])
+        ]
+        expression = _row_filter(wanted, first, last)
+        if as_of is not None:
+            when = _utc("as_of", as_of)
+            tables = self._read_as_of(dataset, months, when, names, expression, full_schema)
+        else:
+            tables = self._read_latest(dataset, months, names, expression, full_schema)
+        tables = [t for t in tables if t is not None and t.num_rows]
+        if not tables:
+            return out_schema.empty_table().to_pandas()
+        table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
         table = table.sort_by([("ticker", "ascending"), ("date", "ascending")])
         return table.to_pandas()
 
     @staticmethod
-    def _pick(
-        listed: Mapping[str, str], first: str | None, last: str | None, warmup: int
-    ) -> tuple[list[tuple[str, str, str]], bool]:
-        """(key, ticker, date) of the listed partitions in [first, last] plus each ticker's last `warmup`
-        before `first`; and whether some ticker had fewer than `warmup` before `first`."""
-        chosen: list[tuple[str, str, str]] = []
-        earlier: dict[str, list[tuple[str, str, str]]] = defaultdict(list)  # before `first`, by ticker
-        tickers: set[str] = set()
-        for key in sorted(listed):
-            if not key.endswith("/" + layout.PARTITION_FILE):
-                continue
+    def _columns(dataset: str, schema: pa.Schema, columns: Iterable[str] | None) -> list[str]:
+        if columns is None:
+            return list(schema.names)
+        if isinstance(columns, str):
+            columns = [columns]
+        asked = list(dict.fromkeys(columns))
+        unknown = [name for name in asked if name not in schema.names]
+        if unknown:
+            raise InvalidArgumentValue(
+                f"column(s) {', '.join(map(repr, unknown))} are not in {dataset}: expected some of "
+                f"{', '.join(schema.names)}"
+            )
+        return ["ticker", "date", *[name for name in asked if name not in ("ticker", "date")]]
+
+    def _read_latest(
+        self,
+        dataset: str,
+        months: list[str],
+        names: list[str],
+        expression: pc.Expression | None,
+        schema: pa.Schema,
+    ) -> list[pa.Table | None]:
+        if not months:
+            return []
+        filesystem, root = self.store.arrow_filesystem()
+        root = root.rstrip("/")
+
+        def load(month: str) -> pa.Table | None:
+            path = f"{root}/{layout.month_key(dataset, month)}"
             try:
-                part_ticker, part_date = layout.parse_partition(key)
-            except ValueError:  # a foreign file in the folder: not a partition
-                continue
-            if last is not None and part_date > last:
-                continue
-            tickers.add(part_ticker)
-            if first is not None and part_date < first:
-                if warmup:
-                    earlier[part_ticker].append((key, part_ticker, part_date))
-            else:
-                chosen.append((key, part_ticker, part_date))
-        for items in earlier.values():
-            chosen.extend(items[-warmup:])
-        short = bool(warmup) and any(len(earlier.get(t, [])) < warmup for t in tickers)
-        return chosen, short
+                fragment = ds.dataset(path, filesystem=filesystem, format="parquet")
+                present = [name for name in names if name in fragment.schema.names]
+                usable = expression
+                if expression is not None and "date" in fragment.schema.names:
+                    usable = expression
+                table = fragment.to_table(columns=present, filter=usable)
+            except FileNotFoundError:  # replaced by a delete marker since the listing
+                return None
+            except (pa.ArrowInvalid, OSError) as exc:
+                raise LakeError(
+                    f"{layout.month_key(dataset, month)} in {self.uri} is not readable: {exc}"
+                ) from exc
+            return _conform(table, pa.schema([schema.field(n) for n in names]))
 
-    def compact(self, dataset: str, ticker: str, months: Iterable[str] | None = None) -> dict[str, str]:
-        """Refresh the compacted read copy of the ticker's months (`lake.compaction`); {month: outcome}."""
-        schema = _dataset_schema(dataset, None, required=False)
-        return compaction.compact(self.store, dataset, ticker, months, schema=schema)
+        if len(months) == 1:
+            return [load(months[0])]
+        with ThreadPoolExecutor(max_workers=min(READ_THREADS, len(months))) as pool:
+            return list(pool.map(load, months))
 
-    def list_versions(self, dataset: str, ticker: str, date: str) -> list[VersionLineage]:
-        """Every version of the partition, newest first, with the lineage from its metadata."""
-        key = layout.dataset_key(dataset, ticker, date)
-        return [VersionLineage.from_info(info) for info in self.store.list_versions(key)]
+    def _read_as_of(
+        self,
+        dataset: str,
+        months: list[str],
+        when: dt.datetime,
+        names: list[str],
+        expression: pc.Expression | None,
+        schema: pa.Schema,
+    ) -> list[pa.Table | None]:
+        out_schema = pa.schema([schema.field(n) for n in names])
+
+        def load(month: str) -> pa.Table | None:
+            key = layout.month_key(dataset, month)
+            versions = [v for v in self.store.list_versions(key) if v.last_modified <= when]
+            if not versions:
+                return None
+            chosen = max(versions, key=lambda v: v.last_modified)
+            stored = self.store.get(key, chosen.version_id)
+            table = self._decode(key, chosen.version_id, stored.data)
+            if expression is not None:
+                table = table.filter(expression)
+            return _conform(table, schema).select(names).cast(out_schema)
+
+        with ThreadPoolExecutor(max_workers=max(1, min(READ_THREADS, len(months)))) as pool:
+            return list(pool.map(load, months))
+
+    def month_versions(self, dataset: str, month: str) -> list[MonthVersion]:
+        """Every version of the month object, newest first, with what its metadata records."""
+        key = layout.month_key(dataset, month)
+        return [MonthVersion.from_info(info) for info in self.store.list_versions(key)]
+
+    def read_manifest(self, key: str) -> dict[str, Any]:
+        """A lineage manifest (`MonthVersion.manifest_key`)."""
+        key = check_key(key)
+        if not key.startswith("lineage/") or not key.endswith(".json"):
+            raise InvalidArgumentValue(
+                f"key {key!r} is not a lineage manifest key (lineage/.../<token>.json)"
+            )
+        return json.loads(self.store.get(key).data)
+
+    def row_versions(self, dataset: str, ticker: str, date: str) -> list[dict[str, Any]]:
+        """Every version of one row, newest first: for each distinct computation of (ticker, date) found in
+        the versions of its month object, the first month version that held it, with the row's lineage.
+
+        Each entry: key, version_id (of the month object), is_latest, last_modified, computed_at,
+        computation_version, run_id, source_raw_key, source_raw_version, month_computation_type.
+        """
+        dataset = layout.validate_dataset(dataset)
+        ticker, date = layout.validate_ticker(ticker), layout.validate_date(date)
+        key = layout.month_key(dataset, layout.month_of(date))
+        versions = sorted(self.store.list_versions(key), key=lambda v: v.last_modified)
+        expression = _row_filter([ticker], date, date)
+        found: dict[tuple[Any, ...], dict[str, Any]] = {}
+        for info in versions:
+            stored = self.store.get(key, info.version_id)
+            table = self._decode(key, info.version_id, stored.data).filter(expression)
+            if not table.num_rows:
+                continue
+            row = table.slice(0, 1).to_pylist()[0]
+            computed_at = row.get("computed_at")
+            identity = (
+                row.get("run_id"),
+                computed_at,
+                row.get("source_raw_key"),
+                row.get("source_raw_version"),
+            )
+            if identity in found:
+                if info.is_latest:
+                    found[identity]["is_latest"] = True
+                continue
+            found[identity] = {
+                "key": key,
+                "version_id": info.version_id,
+                "is_latest": info.is_latest,
+                "last_modified": info.last_modified.isoformat(),
+                "computed_at": _iso(computed_at) if isinstance(computed_at, dt.datetime) else computed_at,
+                "computation_version": row.get("computation_version"),
+                "run_id": row.get("run_id"),
+                "source_raw_key": row.get("source_raw_key"),
+                "source_raw_version": row.get("source_raw_version"),
+            }
+        return sorted(found.values(), key=lambda item: item["last_modified"], reverse=True)
+
+    def latest_date(self, dataset: str, ticker: str) -> str | None:
+        """The newest date the dataset has a row for `ticker`, or None (reads the newest months first)."""
+        ticker = layout.validate_ticker(ticker)
+        for month in reversed(self.months(dataset)):
+            frame = self.read_dataset(dataset, [ticker], *layout.month_bounds(month), columns=["date"])
+            if not frame.empty:
+                return str(frame["date"].iloc[-1])
+        return None
 
     # ------------------------------------------------------------------ quarantine
 

@@ -35,13 +35,9 @@ class StoreUnavailable(LakeError):
     """The object store could not be reached after the retries."""
 
 
-class PartialWriteError(LakeError):
-    """Some partitions of a multi-partition write failed; each partition is still all-or-nothing.
+class PreconditionFailed(LakeError):
+    """A conditional write found the key changed since it was read (S3's 412): another writer went first."""
 
-    `written` maps each date that was written to its PutResult, `failed` each date that was not to its error.
-    """
 
-    def __init__(self, message: str, *, written: dict, failed: dict):
-        super().__init__(message)
-        self.written = written
-        self.failed = failed
+class WriteConflict(LakeError):
+    """A read-modify-write of one object kept losing to other writers for all of its bounded attempts."""

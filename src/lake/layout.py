@@ -1,10 +1,10 @@
 """The lake's key layout: every object key is built here and nowhere else.
 
-Tickers and dates are validated before they reach a key (shared/DESIGN.md, storage contract).
+Tickers, dates and months are validated before they reach a key (shared/DESIGN.md, storage contract).
 
-    raw/yfinance/ticker=<T>/date=<D>/<UTC timestamp>.json
-    processed/<dataset>/ticker=<T>/date=<D>/data.parquet     (one stable key per partition)
-    compacted/<dataset>/ticker=<T>/month=<YYYY-MM>/data.parquet   (read copy of a month's partitions)
+    raw/<source>/ticker=<T>/date=<fetch date>/<UTC timestamp>.json   one source fetch, verbatim
+    processed/<dataset>/month=<YYYY-MM>/data.parquet                 every ticker's rows of the month
+    lineage/<dataset>/month=<YYYY-MM>/<token>.json                   the manifest of one month version
     quarantine/<dataset>/ticker=<T>/date=<D>/<UTC timestamp>.json
     cache/reports/<T>/<D>/report.json | chart.b64 | news.json
     reports/<T>/<D>.pdf
@@ -12,30 +12,29 @@ Tickers and dates are validated before they reach a key (shared/DESIGN.md, stora
     ops/cache_activity/latest.json                                 (requests per ticker: adaptive TTL)
     ops/dashboard/index.html                                       (the cache dashboard)
 
-A processed partition has one *stable* key; reprocessing writes a new version of the same key (S3 object
-versions; emulated by the local backend). Athena and DuckDB list keys, not versions, so they see exactly the
-latest version of each partition and never two versions of a row.
-
-`compacted/` holds a read-optimised copy of a ticker's month of partitions (one file instead of ~22 one-row
-files), with the fingerprint of each partition version it copied: readers use a row from it only while
-that partition's fingerprint is unchanged, so the copy is never a second source of truth. It is outside
-`processed/`, where Athena's tables (and any tool listing `processed/`) never see it.
+A processed month has one *stable* key; every write is a new version of that key (S3 object versions;
+emulated by the local backend). Athena and DuckDB list keys, not versions, so they see exactly the latest
+version of each month and never two versions of a row. Lineage manifests live outside `processed/`, where
+Athena's table locations never see them.
 """
 
 import datetime as dt
 import re
 from collections.abc import Callable
 
-from lake.exceptions import InvalidDataset, InvalidDate, InvalidTicker
+from lake.exceptions import InvalidArgumentValue, InvalidDataset, InvalidDate, InvalidTicker
 
 DATASETS: tuple[str, ...] = ("prices", "indicators", "percentiles", "features")
-RAW_SOURCE = "yfinance"
+#: Where raw fetches come from: live Yahoo, the offline sample generator, or a folder of recorded envelopes.
+RAW_SOURCES: tuple[str, ...] = ("yfinance", "sample", "dir")
 PARTITION_FILE = "data.parquet"
 CACHE_FILES = ("report.json", "chart.b64", "news.json")
 
 # Yahoo symbols: letters, digits and . - ^ = (D05.SI, BRK-B, ^GSPC, EURUSD=X); DR symbols: DBS19.
 _TICKER_RE = re.compile(r"[A-Z0-9^][A-Z0-9.\-=^]{0,23}")
 _DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_MONTH_RE = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
+_TOKEN_RE = re.compile(r"\d{8}T\d{12}Z-[0-9a-f]{8,32}")
 _MAX_SHOWN = 40
 
 
@@ -73,10 +72,50 @@ def validate_date(date: object) -> str:
     raise InvalidDate(f"date {_shown(date)} is not valid: expected a calendar date as YYYY-MM-DD")
 
 
+def validate_month(month: object) -> str:
+    """A 'YYYY-MM' month, or InvalidDate naming the value."""
+    if not isinstance(month, str) or not _MONTH_RE.fullmatch(month):
+        raise InvalidDate(f"month {_shown(month)} is not valid: expected YYYY-MM")
+    return month
+
+
 def validate_dataset(dataset: object) -> str:
     if dataset not in DATASETS:
         raise InvalidDataset(f"dataset {_shown(dataset)} is not valid: expected one of {', '.join(DATASETS)}")
     return dataset  # type: ignore[return-value]
+
+
+def validate_source(source: object) -> str:
+    if source not in RAW_SOURCES:
+        raise InvalidArgumentValue(
+            f"raw source {_shown(source)} is not valid: expected one of {', '.join(RAW_SOURCES)}"
+        )
+    return source  # type: ignore[return-value]
+
+
+def month_of(date: object) -> str:
+    """The 'YYYY-MM' month of a date."""
+    return validate_date(date)[:7]
+
+
+def month_bounds(month: str) -> tuple[str, str]:
+    """The first and last calendar dates of a month, as 'YYYY-MM-DD'."""
+    first = dt.date.fromisoformat(validate_month(month) + "-01")
+    following = (first.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+    return first.isoformat(), (following - dt.timedelta(days=1)).isoformat()
+
+
+def months_between(start: object, end: object) -> list[str]:
+    """Every month from the month of `start` to the month of `end`, inclusive, in order."""
+    first, last = month_of(start), month_of(end)
+    if first > last:
+        raise InvalidDate(f"start {validate_date(start)} is after end {validate_date(end)}")
+    months = []
+    year, month = int(first[:4]), int(first[5:])
+    while f"{year:04d}-{month:02d}" <= last:
+        months.append(f"{year:04d}-{month:02d}")
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return months
 
 
 def timestamp_token(when: dt.datetime) -> str:
@@ -91,55 +130,39 @@ def partition_prefix(area: str, name: str, ticker: str, date: str | None = None)
     return prefix if date is None else prefix + f"date={validate_date(date)}/"
 
 
-def raw_prefix(ticker: str, date: str | None = None) -> str:
-    return partition_prefix("raw", RAW_SOURCE, ticker, date)
+def raw_root(source: str | None = None) -> str:
+    return "raw/" if source is None else f"raw/{validate_source(source)}/"
 
 
-def raw_key(ticker: str, date: str, fetched_at: dt.datetime) -> str:
-    return raw_prefix(ticker, validate_date(date)) + f"{timestamp_token(fetched_at)}.json"
+def raw_prefix(source: str, ticker: str, date: str | None = None) -> str:
+    """``raw/<source>/ticker=T/`` or, for one fetch date, ``raw/<source>/ticker=T/date=D/``."""
+    return partition_prefix("raw", validate_source(source), ticker, date)
 
 
-def dataset_root(dataset: str) -> str:
-    return f"processed/{validate_dataset(dataset)}/"
+def raw_key(source: str, ticker: str, fetched_at: dt.datetime) -> str:
+    """One fetch: ``raw/<source>/ticker=T/date=<UTC date of the fetch>/<UTC timestamp>.json``."""
+    if not isinstance(fetched_at, dt.datetime) or fetched_at.tzinfo is None:
+        raise InvalidArgumentValue(f"fetched_at {fetched_at!r} is not valid: expected a timezone-aware time")
+    day = fetched_at.astimezone(dt.UTC).date().isoformat()
+    return raw_prefix(source, ticker, day) + f"{timestamp_token(fetched_at)}.json"
 
 
-def dataset_prefix(dataset: str, ticker: str, date: str | None = None) -> str:
-    return partition_prefix("processed", validate_dataset(dataset), ticker, date)
+_RAW_KEY_RE = re.compile(r"raw/([a-z]+)/ticker=([^/]+)/date=([^/]+)/(\d{8}T\d{12}Z)\.json")
 
 
-_MONTH_RE = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
-
-
-def validate_month(month: object) -> str:
-    """A 'YYYY-MM' month, or InvalidDate naming the value."""
-    if not isinstance(month, str) or not _MONTH_RE.fullmatch(month):
-        raise InvalidDate(f"month {_shown(month)} is not valid: expected YYYY-MM")
-    return month
-
-
-def compacted_prefix(dataset: str, ticker: str | None = None) -> str:
-    root = f"compacted/{validate_dataset(dataset)}/"
-    return root if ticker is None else root + f"ticker={validate_ticker(ticker)}/"
-
-
-def compacted_key(dataset: str, ticker: str, month: str) -> str:
-    return compacted_prefix(dataset, ticker) + f"month={validate_month(month)}/{PARTITION_FILE}"
-
-
-def parse_compacted(key: str) -> tuple[str, str]:
-    """(ticker, month) of a compacted key; raises ValueError otherwise."""
-    match = re.search(r"/ticker=([^/]+)/month=([^/]+)/" + re.escape(PARTITION_FILE) + "$", key)
+def parse_raw_key(key: str) -> tuple[str, str, str]:
+    """(source, ticker, fetch date) of a raw fetch key; ValueError otherwise."""
+    match = _RAW_KEY_RE.fullmatch(key) if isinstance(key, str) else None
     if not match:
-        raise ValueError(f"key {key!r} is not a compacted month file")
-    return validate_ticker(match.group(1)), validate_month(match.group(2))
+        raise ValueError(f"key {key!r} is not a raw fetch key (raw/<source>/ticker=T/date=D/<ts>.json)")
+    return validate_source(match.group(1)), validate_ticker(match.group(2)), validate_date(match.group(3))
 
 
 def date_folders(
     low: str | None = None, high: str | None = None, dates: set[str] | None = None
 ) -> Callable[[str], bool]:
     """A `descend(folder)` filter for folder walks (LocalStore.list_keys): every folder is entered except
-    `date=D/` folders with D outside [low, high] or, given `dates`, not in it — so listing a few days of a
-    long history does not open a folder per day of it."""
+    `date=D/` folders with D outside [low, high] or, given `dates`, not in it."""
 
     def descend(folder: str) -> bool:
         name = folder.rstrip("/").rpartition("/")[2]
@@ -153,9 +176,35 @@ def date_folders(
     return descend
 
 
-def dataset_key(dataset: str, ticker: str, date: str) -> str:
-    # validate_date here: a None date would otherwise silently build the ticker-level prefix
-    return dataset_prefix(dataset, ticker, validate_date(date)) + PARTITION_FILE
+def dataset_root(dataset: str) -> str:
+    return f"processed/{validate_dataset(dataset)}/"
+
+
+def month_key(dataset: str, month: str) -> str:
+    """``processed/<dataset>/month=YYYY-MM/data.parquet``: every ticker's rows of the month."""
+    return dataset_root(dataset) + f"month={validate_month(month)}/{PARTITION_FILE}"
+
+
+_MONTH_KEY_RE = re.compile(r"processed/([a-z]+)/month=([^/]+)/" + re.escape(PARTITION_FILE))
+
+
+def parse_month_key(key: str) -> tuple[str, str]:
+    """(dataset, month) of a processed month key; ValueError otherwise."""
+    match = _MONTH_KEY_RE.fullmatch(key) if isinstance(key, str) else None
+    if not match:
+        raise ValueError(
+            f"key {key!r} is not a processed month key (processed/<dataset>/month=M/data.parquet)"
+        )
+    return validate_dataset(match.group(1)), validate_month(match.group(2))
+
+
+def lineage_manifest_key(dataset: str, month: str, token: str) -> str:
+    """``lineage/<dataset>/month=YYYY-MM/<token>.json``: the raw keys and versions of one month version.
+
+    `token` is `timestamp_token(computed_at)` + ``-`` + lowercase hex."""
+    if not isinstance(token, str) or not _TOKEN_RE.fullmatch(token):
+        raise ValueError(f"manifest token {_shown(token)} is not valid: expected <UTC timestamp token>-<hex>")
+    return f"lineage/{validate_dataset(dataset)}/month={validate_month(month)}/{token}.json"
 
 
 def quarantine_key(dataset: str, ticker: str, date: str, when: dt.datetime) -> str:

@@ -18,7 +18,7 @@ import json
 import math
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -26,7 +26,7 @@ import pandas as pd
 from lake.layout import validate_ticker
 from pipelines.exceptions import PayloadError
 
-__all__ = ["PRICE_COLUMNS", "PayloadError", "parse_envelope", "parse_envelopes"]
+__all__ = ["PRICE_COLUMNS", "PayloadError", "Rejected", "parse_envelope", "parse_envelopes", "parse_fetch"]
 
 PRICE_COLUMNS = ("ticker", "date", "open", "high", "low", "close", "adj_close", "volume")
 _PRICE_FIELDS = ("open", "high", "low", "close", "adj_close")
@@ -215,6 +215,91 @@ def _frame(symbol: str, rows: list[dict[str, Any]]) -> pd.DataFrame:
         columns[name] = np.array([row[name] for row in rows], dtype=np.float64)
     columns["volume"] = np.array([row["volume"] for row in rows], dtype=np.int64)
     return pd.DataFrame(columns, copy=False)
+
+
+class Rejected(NamedTuple):
+    """A history row refused by ``parse_fetch``: its date (None when unreadable), why, the row as given."""
+
+    date: str | None
+    reason: str
+    record: Any
+
+
+def parse_fetch(
+    raw: bytes | str | Mapping[str, Any], *, expected_symbol: str | None = None
+) -> tuple[pd.DataFrame, list[Rejected]]:
+    """The ``prices`` rows of one fetch, keeping the good rows of a fetch that has some bad ones.
+
+    The envelope itself (JSON, fields, symbol, fetched_at, a non-empty history) must be sound, else
+    ``PayloadError`` as ``parse_envelope`` raises it. Each history row is then checked on its own: a row
+    that fails (types, finiteness, positivity, OHLC consistency, a date repeated, out of order, or after
+    ``fetched_at``) is returned in the second list with the ``PayloadError`` message naming field, row and
+    value — so one bad bar in ten years sets aside that bar, not the fetch. Rows come out oldest first.
+    """
+    document = _load(raw)
+    symbol, history, fetched_at = _envelope(document, expected_symbol)
+    latest_date = (fetched_at + _LATEST_OFFSET).date()
+    good: list[dict[str, Any]] = []
+    rejected: list[Rejected] = []
+    seen: set[dt.date] = set()
+    for i, record in enumerate(history):
+        day_text = record.get("date") if isinstance(record, Mapping) else None
+        day_text = day_text if isinstance(day_text, str) and _DATE_RE.fullmatch(day_text) else None
+        try:
+            row = _row(record, i)
+            day = row["date"]
+            if day in seen:
+                raise PayloadError(
+                    "is a duplicate of another row's date", field="date", row=i, value=day.isoformat()
+                )
+            if day > latest_date:
+                raise PayloadError(
+                    f"is in the future of fetched_at {document['fetched_at']}",
+                    field="date",
+                    row=i,
+                    value=day.isoformat(),
+                )
+        except PayloadError as exc:
+            if day_text is not None:
+                try:
+                    day_text = dt.date.fromisoformat(day_text).isoformat()
+                except ValueError:
+                    day_text = None
+            rejected.append(Rejected(day_text, str(exc), record))
+            continue
+        seen.add(day)
+        good.append(row)
+    good.sort(key=lambda row: row["date"])
+    return _frame(symbol, good), rejected
+
+
+def _envelope(document: Mapping[str, Any], expected_symbol: str | None) -> tuple[str, list[Any], dt.datetime]:
+    """(symbol, history list, fetched_at) of an envelope whose fields are sound; PayloadError otherwise."""
+    for field in _ENVELOPE_FIELDS:
+        if field not in document:
+            raise PayloadError("is missing", field=field, value=None)
+    if not isinstance(document["source"], str) or not document["source"]:
+        raise PayloadError("must be the name of a source", field="source", value=document["source"])
+    symbol = document["symbol"]
+    try:
+        validate_ticker(symbol)
+    except ValueError:
+        raise PayloadError("must be a Yahoo symbol such as 'D05.SI'", field="symbol", value=symbol) from None
+    if expected_symbol is not None and not _is_expected(symbol, document.get("ticker"), expected_symbol):
+        raise PayloadError(
+            f"differs from the expected symbol {expected_symbol!r}", field="symbol", value=symbol
+        )
+    _date(document["as_of"], field="as_of")
+    fetched_at = _fetched_at(document["fetched_at"])
+    payload = document["payload"]
+    if not isinstance(payload, Mapping):
+        raise PayloadError("must be an object", field="payload", value=payload)
+    history = payload.get("history")
+    if not isinstance(history, list):
+        raise PayloadError("must be a list of daily bars", field="payload.history", value=history)
+    if not history:
+        raise PayloadError("is empty: no daily bar", field="payload.history", value=history)
+    return symbol, history, fetched_at
 
 
 def parse_bar(

@@ -25,7 +25,7 @@ from lake.store._base import (
     StoredObject,
     check_key,
 )
-from lake.store._local import LocalStore, PutItem
+from lake.store._local import LocalStore
 from lake.store._s3 import S3Store, lifecycle_rules, parse_s3_uri
 
 __all__ = [
@@ -34,7 +34,6 @@ __all__ = [
     "LocalStore",
     "ObjectInfo",
     "ObjectStore",
-    "PutItem",
     "PutResult",
     "S3Store",
     "StoredObject",

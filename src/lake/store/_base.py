@@ -5,11 +5,12 @@ Public names are re-exported by `lake.store`; import them from there.
 
 from __future__ import annotations
 
+import abc
 import datetime as dt
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING
 
 from lake.exceptions import InvalidArgumentValue
 
@@ -64,12 +65,18 @@ class PutResult:
     version_id: str
 
 
-@runtime_checkable
-class ObjectStore(Protocol):
-    """A versioned object store holding the lake; keys are relative to the lake root (`raw/...`)."""
+class ObjectStore(abc.ABC):
+    """A versioned object store holding the lake; keys are relative to the lake root (`raw/...`).
+
+    Every capability the lake uses is declared here; a backend implements all of them (no probing).
+    Conditional writes: `put(..., if_match=etag)` writes only while the key's latest version still has
+    that ETag, `put(..., if_none_match=True)` only while the key does not exist; otherwise
+    `PreconditionFailed`. That is the compare-and-swap a read-modify-write of a month object needs.
+    """
 
     uri: str
 
+    @abc.abstractmethod
     def put(
         self,
         key: str,
@@ -78,27 +85,53 @@ class ObjectStore(Protocol):
         metadata: Mapping[str, str] | None = None,
         tags: Mapping[str, str] | None = None,
         content_type: str | None = None,
+        if_match: str | None = None,
+        if_none_match: bool = False,
     ) -> PutResult: ...
 
+    @abc.abstractmethod
     def get(self, key: str, version_id: str | None = None) -> StoredObject: ...
 
+    @abc.abstractmethod
     def head(self, key: str, version_id: str | None = None) -> ObjectInfo: ...
 
-    def exists(self, key: str) -> bool: ...
+    def exists(self, key: str) -> bool:
+        from lake.exceptions import ObjectNotFound
 
-    def list(self, prefix: str) -> Iterator[ObjectInfo]: ...
+        try:
+            self.head(key)
+        except ObjectNotFound:
+            return False
+        return True
 
-    def list_versions(self, key: str) -> list[ObjectInfo]: ...
+    @abc.abstractmethod
+    def list(self, prefix: str) -> Iterator[ObjectInfo]:
+        """The latest version of every key under `prefix`, in key order (metadata left empty)."""
 
+    def list_keys(self, prefix: str, *, descend: Callable[[str], bool] | None = None) -> list[str]:
+        """The keys under `prefix`, sorted. `descend(folder)` may skip folders in a backend that walks
+        folders (LocalStore); a backend that lists by prefix ignores it, so callers still filter keys."""
+        return [info.key for info in self.list(prefix)]
+
+    @abc.abstractmethod
+    def list_versions(self, key: str) -> list[ObjectInfo]:
+        """Every version of the key, newest first, with metadata."""
+
+    @abc.abstractmethod
     def get_tags(self, key: str, version_id: str | None = None) -> dict[str, str]: ...
 
+    @abc.abstractmethod
     def delete(self, key: str) -> None: ...
 
+    @abc.abstractmethod
     def presigned_url(self, key: str, expires_in_seconds: int) -> str: ...
 
+    @abc.abstractmethod
     def initialize(self) -> list[str]: ...
 
-    def arrow_filesystem(self) -> tuple[pyarrow.fs.FileSystem, str]: ...
+    @abc.abstractmethod
+    def arrow_filesystem(self) -> tuple[pyarrow.fs.FileSystem, str]:
+        """(a pyarrow filesystem, the lake root's path in it): how Parquet readers reach the objects."""
 
 
 def check_key(key: object) -> str:

@@ -22,18 +22,14 @@ only a temp file and possibly a version record newer than the published file; re
 records and the next writer of the key removes them. Two writers of one key (threads or processes) are
 serialised by the lock and both kept as versions; the later one is the latest.
 
-`put_many` is the same protocol for a batch, with group commit: the temp files, links and records of every
-object are written first, one `syncfs` makes them all durable, then every temp file is renamed over its key
-and a second `syncfs` makes the renames durable (two file-system syncs per batch instead of four fsyncs per
-object). Each object still becomes visible all at once at its rename; a crash leaves what a crash of `put`
-leaves. Where `syncfs` is missing (not Linux) a batch is a loop of `put`.
+A conditional put (`if_match=<etag>` / `if_none_match=True`) checks the key's current version under the
+same lock, before anything is linked: the compare-and-swap S3 does with `If-Match` / `If-None-Match`. The
+ETag of a version is the MD5 of its bytes, as S3 reports it for a single PUT.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import datetime as dt
 import errno
 import hashlib
@@ -44,16 +40,15 @@ import secrets
 import shutil
 import stat
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from lake.exceptions import InvalidArgumentValue, ObjectNotFound, StoreUnavailable
+from lake.exceptions import InvalidArgumentValue, ObjectNotFound, PreconditionFailed, StoreUnavailable
 from lake.store._base import (
     NULL_VERSION,
     ObjectInfo,
+    ObjectStore,
     PutResult,
     StoredObject,
     check_data,
@@ -73,41 +68,6 @@ SIDECAR = ".tickerlake"
 FORMAT_VERSION = 1
 _VID_RE = re.compile(r"\d{8}T\d{6}\d{9}Z-[0-9a-f]{12}")
 _STALE_TEMP_SECONDS = 3600
-
-
-#: Objects per group commit: each holds its key's lock (an open file) until the batch is published.
-BATCH_SIZE = 128
-#: Threads that stage a batch's objects (file creation waits on the disk, not on the GIL).
-STAGE_THREADS = 4
-
-
-def _load_syncfs() -> Callable[[int], int] | None:
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
-        function = libc.syncfs
-    except (OSError, AttributeError):  # not Linux: no syncfs
-        return None
-    function.argtypes = [ctypes.c_int]
-    function.restype = ctypes.c_int
-    return function
-
-
-_SYNCFS = _load_syncfs()
-
-
-@dataclass(frozen=True)
-class PutItem:
-    """One object of a `put_many` batch."""
-
-    key: str
-    data: bytes
-    metadata: Mapping[str, str] | None = None
-    tags: Mapping[str, str] | None = None
-    content_type: str | None = None
-
-
-def _fingerprint(real: os.stat_result) -> str:
-    return f"{real.st_ino:x}-{real.st_mtime_ns:x}-{real.st_size:x}"
 
 
 def _record(
@@ -149,7 +109,7 @@ def _version_time(version_id: str) -> dt.datetime:
     return dt.datetime.fromtimestamp(seconds, dt.UTC).replace(microsecond=nanos // 1000)
 
 
-class LocalStore:
+class LocalStore(ObjectStore):
     """The object-store protocol over a local folder (see the module docstring for the layout).
 
     Parameters
@@ -197,9 +157,13 @@ class LocalStore:
         metadata: Mapping[str, str] | None = None,
         tags: Mapping[str, str] | None = None,
         content_type: str | None = None,
+        if_match: str | None = None,
+        if_none_match: bool = False,
     ) -> PutResult:
         key = check_key(key)
         data = check_data(key, data)
+        if if_match is not None and if_none_match:
+            raise InvalidArgumentValue(f"put {key!r}: if_match and if_none_match exclude each other")
         record = _record(key, data, content_type, metadata, tags)
         real = self.root / key
         self._make_parent(key, real)
@@ -207,6 +171,8 @@ class LocalStore:
         try:
             with self._locked(key) as kdir:
                 newest = self._prepare(key, kdir)
+                if if_match is not None or if_none_match:
+                    self._check_precondition(key, if_match, if_none_match)
                 version_id = new_version_id(after=newest)
                 record["version_id"] = version_id
                 data_path = kdir / f"{version_id}.data"
@@ -224,121 +190,19 @@ class LocalStore:
             temp.unlink(missing_ok=True)
         return PutResult(key=key, version_id=version_id)
 
-    def put_many(self, items: Sequence[PutItem]) -> list[PutResult | Exception]:
-        """Put several objects with group commit (module docstring); one result per item, in order: its
-        PutResult, or the exception that object failed with (the others are still written)."""
-        items = list(items)
-        if not items:
-            return []
-        if _SYNCFS is None or not self.durable or len(items) == 1:
-            return [self._put_or_error(item) for item in items]
-        results: list[PutResult | Exception] = []
-        for start in range(0, len(items), BATCH_SIZE):
-            results.extend(self._put_batch(items[start : start + BATCH_SIZE]))
-        return results
-
-    def _put_or_error(self, item: PutItem) -> PutResult | Exception:
+    def _check_precondition(self, key: str, if_match: str | None, if_none_match: bool) -> None:
+        """Under the key's lock: PreconditionFailed unless the key is absent (if_none_match) or its latest
+        version has the ETag `if_match`."""
         try:
-            return self.put(
-                item.key, item.data, metadata=item.metadata, tags=item.tags, content_type=item.content_type
+            current = self.head(key).etag
+        except ObjectNotFound:
+            current = None
+        if if_none_match and current is not None:
+            raise PreconditionFailed(f"{key} in {self.uri} exists already (another writer went first)")
+        if if_match is not None and current != if_match.strip('"'):
+            raise PreconditionFailed(
+                f"{key} in {self.uri} changed since it was read (ETag {if_match} expected, found {current})"
             )
-        except (InvalidArgumentValue, StoreUnavailable, OSError) as exc:
-            return exc
-
-    def _put_batch(self, items: list[PutItem]) -> list[PutResult | Exception]:
-        results: list[PutResult | Exception | None] = [None] * len(items)
-        staged: dict[int, tuple[str, Path, dict[str, Any], Path]] = {}  # → (key, temp, record, its temp)
-        seen: set[str] = set()
-        unique: list[int] = []
-        for index, item in enumerate(items):
-            key = item.key if isinstance(item.key, str) else None
-            if key is not None and key in seen:  # the same key twice: the later put is an ordinary one
-                continue
-            seen.add(key)  # type: ignore[arg-type]
-            unique.append(index)
-        # Staging needs no lock: checks, digests, the temp file, the object's folder and its version folder
-        # with its lock file (creating files is most of a local write's cost; threads overlap it).
-        with ThreadPoolExecutor(max_workers=STAGE_THREADS) as pool:
-            outcomes = list(pool.map(lambda index: self._stage(items[index]), unique))
-        for index, outcome in zip(unique, outcomes, strict=True):
-            if isinstance(outcome, Exception):
-                results[index] = outcome
-            else:
-                staged[index] = outcome
-        try:
-            with contextlib.ExitStack() as locks:
-                held: dict[int, tuple[str, Path, Path, str]] = {}  # index → (key, temp, kdir, version id)
-                for index in sorted(staged, key=lambda i: staged[i][0]):  # one lock order: no deadlock
-                    key, temp, record, record_temp = staged[index]
-                    try:
-                        kdir = locks.enter_context(self._locked(key))
-                        newest = self._prepare(key, kdir, sync=False)
-                        version_id = record["version_id"]  # staged with its record, if still the newest
-                        self._link_or_copy(temp, kdir / f"{version_id}.data")
-                        if newest is None or version_id > newest:
-                            os.replace(record_temp, kdir / f"{version_id}.json")
-                        else:  # a newer version appeared since staging (or the clock went back)
-                            os.unlink(kdir / f"{version_id}.data")
-                            version_id = new_version_id(after=newest)
-                            record["version_id"] = version_id
-                            self._link_or_copy(temp, kdir / f"{version_id}.data")
-                            self._write_json(kdir / f"{version_id}.json", record, sync=False)
-                        held[index] = (key, temp, kdir, version_id)
-                    except (StoreUnavailable, OSError) as exc:
-                        results[index] = (
-                            exc if isinstance(exc, StoreUnavailable) else self._os_error(key, exc)
-                        )
-                self._syncfs()  # every record and every byte durable before any key moves
-                for index, (key, temp, kdir, version_id) in held.items():
-                    try:
-                        os.replace(temp, self.root / key)  # the commit point of that object
-                        results[index] = PutResult(key=key, version_id=version_id)
-                    except OSError as exc:
-                        for name in (f"{version_id}.json", f"{version_id}.data"):
-                            (kdir / name).unlink(missing_ok=True)
-                        results[index] = self._os_error(key, exc)
-                self._syncfs()  # the renames durable before the batch returns
-        finally:
-            for _key, temp, _record, record_temp in staged.values():
-                temp.unlink(missing_ok=True)
-                record_temp.unlink(missing_ok=True)
-        for index, item in enumerate(items):
-            if results[index] is None:  # a repeated key: after the batch, as its own put
-                results[index] = self._put_or_error(item)
-        return results  # type: ignore[return-value]
-
-    def _stage(self, item: PutItem) -> tuple[str, Path, dict[str, Any], Path] | Exception:
-        """(key, temp file, version record, the record's temp file) of a batch item, or the error it failed
-        with. The record carries a version id taken now; the commit keeps it if it is still the key's newest."""
-        try:
-            key = check_key(item.key)
-            data = check_data(key, item.data)
-            record = _record(key, data, item.content_type, item.metadata, item.tags)
-            record["version_id"] = new_version_id()
-            self._make_parent(key, self.root / key)
-            kdir = self._key_dir(key)
-            kdir.mkdir(parents=True, exist_ok=True)
-            os.close(os.open(kdir / "lock", os.O_RDWR | os.O_CREAT, 0o644))  # taken later, in key order
-            temp = self._write_temp(data, sync=False)
-            try:
-                record_temp = self._write_temp(json.dumps(record, sort_keys=True).encode(), sync=False)
-            except BaseException:
-                temp.unlink(missing_ok=True)
-                raise
-            return key, temp, record, record_temp
-        except (InvalidArgumentValue, StoreUnavailable) as exc:
-            return exc
-        except OSError as exc:
-            return self._os_error(str(item.key), exc)
-
-    def _syncfs(self) -> None:
-        fd = os.open(self.root, os.O_RDONLY)
-        try:
-            if _SYNCFS(fd) != 0:  # type: ignore[misc]
-                code = ctypes.get_errno()
-                raise StoreUnavailable(f"syncing {self.uri} failed: {os.strerror(code)}")
-        finally:
-            os.close(fd)
 
     def delete(self, key: str) -> None:
         """Hide the key behind a delete marker (S3 semantics); its versions stay readable by id."""
@@ -418,27 +282,6 @@ class LocalStore:
                 )
         except (FileNotFoundError, NotADirectoryError):
             return []
-
-    def fingerprints(self, prefix: str, *, descend: Callable[[str], bool] | None = None) -> dict[str, str]:
-        """key → a fingerprint of its latest version for every key `list_keys` gives (one stat each, no
-        version lookup): the real file is a hard link of its version's data, so its inode (never reused
-        while the version is kept), mtime and size change with every new version of the key."""
-        prefix = check_prefix(prefix)
-        start = self.root / prefix.rpartition("/")[0] if "/" in prefix else self.root
-        found = {}
-        for key, entry in self._walk_entries(start, descend):
-            if key.startswith(prefix):
-                try:
-                    found[key] = _fingerprint(entry.stat())
-                except FileNotFoundError:  # replaced or removed since the folder was read
-                    continue
-        return dict(sorted(found.items()))
-
-    def version_fingerprint(self, key: str, version_id: str) -> str | None:
-        """The fingerprint `fingerprints` lists for `key` while `version_id` is its latest version (the
-        version's data file is the same inode as the published file), or None if unknown."""
-        data = self._stat(self._key_dir(check_key(key)) / f"{version_id}.data")
-        return None if data is None else _fingerprint(data)
 
     def list_versions(self, key: str) -> list[ObjectInfo]:
         """Every version of the key, newest first, with metadata; delete markers are not listed."""

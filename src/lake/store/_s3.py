@@ -21,10 +21,17 @@ import boto3
 import botocore.exceptions as bce
 from botocore.config import Config
 
-from lake.exceptions import InvalidArgumentValue, LakeError, ObjectNotFound, StoreUnavailable
+from lake.exceptions import (
+    InvalidArgumentValue,
+    LakeError,
+    ObjectNotFound,
+    PreconditionFailed,
+    StoreUnavailable,
+)
 from lake.store._base import (
     NULL_VERSION,
     ObjectInfo,
+    ObjectStore,
     PutResult,
     StoredObject,
     check_data,
@@ -138,17 +145,11 @@ def _utc(when: dt.datetime) -> dt.datetime:
     return when.astimezone(dt.UTC) if when.tzinfo else when.replace(tzinfo=dt.UTC)
 
 
-def _fingerprint(version_id: str, etag: str | None, size: int, info: ObjectInfo) -> str:
-    if version_id != NULL_VERSION:
-        return f"v:{version_id}"
-    return f"e:{etag}:{size}:{info.last_modified.isoformat()}"
-
-
 def _etag(value: str | None) -> str | None:
     return value.strip('"') if value else None
 
 
-class S3Store:
+class S3Store(ObjectStore):
     """The object-store protocol over `s3://bucket/prefix`: keys live under the prefix.
 
     Parameters
@@ -238,6 +239,10 @@ class S3Store:
             error = exc.response.get("Error", {})
             code = str(error.get("Code", ""))
             status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if code in ("PreconditionFailed", "ConditionalRequestConflict") or status == 412:
+                return PreconditionFailed(
+                    f"{where} changed since it was read (another writer went first): {code}"
+                )
             if code == "NoSuchBucket":
                 return StoreUnavailable(
                     f"bucket {self.bucket!r} does not exist at {self.endpoint_url}: "
@@ -274,9 +279,13 @@ class S3Store:
         metadata: Mapping[str, str] | None = None,
         tags: Mapping[str, str] | None = None,
         content_type: str | None = None,
+        if_match: str | None = None,
+        if_none_match: bool = False,
     ) -> PutResult:
         key = check_key(key)
         data = check_data(key, data)
+        if if_match is not None and if_none_match:
+            raise InvalidArgumentValue(f"put {key!r}: if_match and if_none_match exclude each other")
         kwargs: dict[str, Any] = {
             "Bucket": self.bucket,
             "Key": self._full(key),
@@ -289,7 +298,18 @@ class S3Store:
             kwargs["Tagging"] = urlencode(tags)
         if content_type:
             kwargs["ContentType"] = content_type
-        response = self._call("PUT", key, None, self._client.put_object, **kwargs)
+        if if_match is not None:
+            kwargs["IfMatch"] = f'"{if_match}"'
+        elif if_none_match:
+            kwargs["IfNoneMatch"] = "*"
+        try:
+            response = self._call("PUT", key, None, self._client.put_object, **kwargs)
+        except ObjectNotFound:  # S3 answers If-Match on an absent key (or a delete marker) with 404
+            if if_match is None:
+                raise
+            raise PreconditionFailed(
+                f"{self.uri}/{key} changed since it was read (ETag {if_match} expected, the key is gone)"
+            ) from None
         return PutResult(key=key, version_id=response.get("VersionId") or NULL_VERSION)
 
     def delete(self, key: str) -> None:
@@ -399,19 +419,6 @@ class S3Store:
                         last_modified=_utc(item["LastModified"]),
                         etag=_etag(item.get("ETag")),
                     )
-
-    def fingerprints(self, prefix: str, *, descend: Callable[[str], bool] | None = None) -> dict[str, str]:
-        """key → a fingerprint of its latest version (one version listing): the version id, or, in a bucket
-        without versioning, ETag, size and time. `descend` is accepted for LocalStore's signature (S3 lists
-        a prefix, not folders)."""
-        return {
-            info.key: _fingerprint(info.version_id, info.etag, info.size, info) for info in self.list(prefix)
-        }
-
-    def version_fingerprint(self, key: str, version_id: str) -> str | None:
-        """The fingerprint `fingerprints` will list for `key` while `version_id` is its latest version, or
-        None when it cannot be known without a listing (a bucket without versioning)."""
-        return None if version_id == NULL_VERSION else f"v:{version_id}"
 
     def list_versions(self, key: str) -> list[ObjectInfo]:
         """Every version of the key, newest first, with metadata (one HEAD per version)."""

@@ -31,9 +31,11 @@ class Source(Protocol):
     """What every source offers."""
 
     name: str
+    source_tag: str  # the lake's raw area its fetches are stored under: yfinance, sample or dir
 
     def fetch(self, symbol: str, start: dt.date | str, end: dt.date | str) -> list[RawEnvelope]:
-        """One envelope per trading day present in [start, end] (inclusive), oldest first."""
+        """The envelopes of one call for [start, end] (inclusive): one holding every bar (sample, Yahoo),
+        or one per recorded file (dir); each is stored as one raw fetch."""
         ...
 
 

@@ -115,6 +115,7 @@ class DirectorySource:
     between runs."""
 
     name = "dir"
+    source_tag = "dir"  # where its fetches are stored: raw/dir/
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root).expanduser()

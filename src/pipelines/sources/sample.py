@@ -230,6 +230,7 @@ class SampleSource:
     """
 
     name = "sample"
+    source_tag = "sample"  # where its fetches are stored: raw/sample/
 
     def __init__(
         self, *, universe: Universe | None = None, clock: Callable[[], dt.datetime] = _utc_now
@@ -265,7 +266,8 @@ class SampleSource:
         )
 
     def fetch(self, symbol: str, start: dt.date | str, end: dt.date | str) -> list[RawEnvelope]:
-        """One envelope per bar in [start, end] (trading days minus the sample's missing days)."""
+        """One fetch: a list holding one envelope with every bar in [start, end] (trading days minus the
+        sample's missing days), its `as_of` the last bar's date; an empty list when the range has no bar."""
         fetched_at = self.clock()
         asked = normalize_text(symbol)
         start_d, end_d = date_range(start, end)
@@ -305,20 +307,23 @@ class SampleSource:
             a[window].tolist() for a in (s.open, s.high, s.low, s.close, s.adj_close, s.volume, s.dividends)
         ]
         columns += [s.high_52w[window].tolist(), s.low_52w[window].tolist()] + [a.tolist() for a in derived]
+        history: list[HistoryRow] = []
+        facts = dict(fixed)
         for day, o, h, lo, c, adj, v, div, h52, l52, cap, pe, dy in zip(days, *columns, strict=True):
-            row: HistoryRow = {
-                "date": day.isoformat(),
-                "open": o,
-                "high": h,
-                "low": lo,
-                "close": c,
-                "adj_close": adj,
-                "volume": v,
-                "dividends": div,
-                "splits": 0.0,
-            }
-            facts = dict(fixed)
-            facts.update(
+            history.append(
+                {
+                    "date": day.isoformat(),
+                    "open": o,
+                    "high": h,
+                    "low": lo,
+                    "close": c,
+                    "adj_close": adj,
+                    "volume": v,
+                    "dividends": div,
+                    "splits": 0.0,
+                }
+            )
+            facts.update(  # the facts as of the fetch's last bar
                 market_cap=cap,
                 shares_outstanding=shares,
                 pe_ratio=pe,
@@ -328,15 +333,16 @@ class SampleSource:
                 fifty_two_week_high=h52,
                 fifty_two_week_low=l52,
             )
+        if history:
             envelopes.append(
                 make_envelope(
                     source="sample",
                     ticker=asked,
                     symbol=yahoo,
-                    as_of=day,
+                    as_of=days[-1],
                     fetched_at=stamp,
                     request=request,
-                    history=[row],
+                    history=history,
                     facts=facts,
                 )
             )

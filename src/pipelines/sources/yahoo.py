@@ -170,7 +170,8 @@ class YahooSource:
         self.timeout = timeout
 
     def fetch(self, symbol: str, start: dt.date | str, end: dt.date | str) -> list[RawEnvelope]:
-        """One envelope per bar Yahoo has in [start, end] (inclusive), oldest first.
+        """One fetch: a list holding one envelope with every bar Yahoo has in [start, end] (inclusive),
+        its `as_of` the last bar's date; an empty list for a range of holidays.
 
         Raises
         ------
@@ -230,12 +231,11 @@ class YahooSource:
                 source="yfinance",
                 ticker=asked,
                 symbol=yahoo,
-                as_of=dt.date.fromisoformat(row["date"]),
+                as_of=dt.date.fromisoformat(rows[-1]["date"]),
                 fetched_at=fetched_at,
                 request=request,
-                history=[row],
+                history=rows,
                 facts=facts,
                 facts_error=facts_error,
             )
-            for row in rows
         ]

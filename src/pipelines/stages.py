@@ -1,0 +1,495 @@
+"""The stages of the pipeline, one per dataset: what a Dagster asset (or any caller) runs for some tickers
+over a date range, against the lake.
+
+    ingest_raw      one source fetch per ticker for the range → raw/<source>/ticker=T/date=<today>/<ts>.json
+    build_prices    the ticker's raw fetches that can hold bars of the range → for each bar date the newest
+                    fetch wins → processed/prices, one merged write per month
+    build_derived   each dataset's declaration (`DERIVED`: inputs, warm-up, compute, version): the inputs over
+                    the range plus the warm-up sessions before it, read once for every ticker → one
+                    vectorised pass per ticker → processed/<dataset>, one merged write per month
+
+A month write replaces the rows of the (ticker, date)s computed and keeps every other row (`Lake.write_month`),
+so a run narrowed to some tickers leaves the others as they were. Bad input never stops the rest: a bad
+fetch, a bad bar or a row its pandera model refuses is quarantined per ticker and date with its reason, and
+the raw object is kept.
+"""
+
+import datetime as dt
+import logging
+import math
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from lake import Lake, layout
+from lake.api import MonthWrite
+from lake.exceptions import InvalidArgumentValue, ObjectNotFound
+from pipelines import COMPUTATION_VERSION
+
+log = logging.getLogger("tickerlake.stages")
+
+#: Threads that fetch from a source and read raw objects (network and disk waits, not the GIL).
+IO_THREADS = 8
+
+
+@dataclass
+class StageResult:
+    """What one stage did for its tickers and range."""
+
+    dataset: str
+    writes: list[MonthWrite] = field(default_factory=list)  # one per month object written
+    rows: int = 0  # rows written (replaced or added)
+    tickers: set[str] = field(default_factory=set)  # tickers with rows written (raw: fetches stored)
+    raw: dict[str, list[str]] = field(default_factory=dict)  # raw stage: ticker → keys stored
+    quarantined: dict[tuple[str, str], str] = field(default_factory=dict)  # (ticker, date) → reason
+    skipped: dict[str, str] = field(default_factory=dict)  # ticker → why nothing was written
+    failed: dict[str, str] = field(default_factory=dict)  # ticker → infrastructure or source error
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "objects": len(self.writes) + sum(len(keys) for keys in self.raw.values()),
+            "rows": self.rows,
+            "tickers": len(self.tickers),
+            "quarantined": len(self.quarantined),
+            "skipped": len(self.skipped),
+            "failed": len(self.failed),
+        }
+
+
+@dataclass(frozen=True)
+class Derived:
+    """One derived dataset, declared once: what it reads, how many sessions before the first output row
+    its windows and recursions need, how it computes one ticker, and its computation version."""
+
+    name: str
+    inputs: tuple[str, ...]
+    warmup: int
+    compute: Callable[[Mapping[str, pd.DataFrame]], pd.DataFrame]
+
+    @property
+    def version(self) -> str:
+        return COMPUTATION_VERSION[self.name]
+
+
+def _indicators(inputs: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    from pipelines.indicators import compute_indicators
+
+    return compute_indicators(inputs["prices"])
+
+
+def _percentiles(inputs: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    from pipelines.percentiles import compute_percentiles
+
+    return compute_percentiles(inputs["indicators"])
+
+
+def _features(inputs: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    from pipelines.features import compute_features
+
+    return compute_features(inputs["prices"], inputs["indicators"])
+
+
+def _derived() -> dict[str, Derived]:
+    from pipelines import features, indicators, percentiles
+
+    return {
+        "indicators": Derived("indicators", ("prices",), indicators.WARMUP_SESSIONS, _indicators),
+        "percentiles": Derived("percentiles", ("indicators",), percentiles.WARMUP_SESSIONS, _percentiles),
+        "features": Derived("features", ("prices", "indicators"), features.WARMUP_SESSIONS, _features),
+    }
+
+
+DERIVED: dict[str, Derived] = _derived()
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _range(start: object, end: object) -> tuple[str, str]:
+    first, last = layout.validate_date(start), layout.validate_date(end)
+    if first > last:
+        raise InvalidArgumentValue(f"start {first} is after end {last}")
+    return first, last
+
+
+def _tickers(tickers: Iterable[str]) -> list[str]:
+    if isinstance(tickers, str):
+        tickers = [tickers]
+    found = list(dict.fromkeys(layout.validate_ticker(ticker) for ticker in tickers))
+    if not found:
+        raise InvalidArgumentValue("no ticker given: expected at least one")
+    return found
+
+
+def _quarantine(
+    lake: Lake,
+    result: StageResult,
+    dataset: str,
+    ticker: str,
+    date: str,
+    reason: str,
+    *,
+    source_key: str | None = None,
+    source_version: str | None = None,
+    payload: bytes | None = None,
+    run_id: str | None = None,
+) -> None:
+    """Set (ticker, date) aside with its reason (the raw object is never touched) and raise one alert."""
+    lake.quarantine(
+        dataset, ticker, date, reason, source_key=source_key, source_version=source_version, payload=payload
+    )
+    result.quarantined[(ticker, date)] = reason
+    try:
+        from lake.alerts import raise_alert
+
+        raise_alert(lake, "quarantine", dataset, ticker, date, reason, run_id=run_id)
+    except Exception as exc:  # noqa: BLE001 - an alert sink failing must not lose the quarantine
+        log.warning("alert not raised for %s %s %s: %s", dataset, ticker, date, exc)
+
+
+# ---------------------------------------------------------------------------------------------- raw
+
+
+def ingest_raw(
+    lake: Lake,
+    source: Any,
+    tickers: Iterable[str],
+    start: str,
+    end: str,
+    run_id: str | None = None,
+    *,
+    clock: Callable[[], dt.datetime] = _now,
+) -> StageResult:
+    """One fetch per ticker for [start, end], each stored verbatim as one raw object.
+
+    A ticker with no bar in the range is `skipped`. A payload the lake cannot store (not JSON, for another
+    symbol) is quarantined as `raw` with its exact bytes. A source error for one ticker is recorded in
+    `failed` and the others go on; if every ticker failed the first error is raised (the orchestrator
+    retries with backoff).
+    """
+    from pipelines.sources import raw_body, unreadable_reason
+
+    first, last = _range(start, end)
+    symbols = _tickers(tickers)
+    result = StageResult("raw")
+    tag = source.source_tag
+
+    def fetch(ticker: str) -> tuple[str, list[Any] | Exception]:
+        try:
+            return ticker, list(source.fetch(ticker, first, last))
+        except Exception as exc:  # noqa: BLE001 - recorded per ticker below
+            return ticker, exc
+
+    errors: list[Exception] = []
+    with ThreadPoolExecutor(max_workers=max(1, min(IO_THREADS, len(symbols)))) as pool:
+        fetched = list(pool.map(fetch, symbols))
+    for ticker, envelopes in fetched:
+        if isinstance(envelopes, Exception):
+            errors.append(envelopes)
+            result.failed[ticker] = f"{type(envelopes).__name__}: {envelopes}"
+            log.warning("source fetch failed ticker=%s: %s", ticker, envelopes)
+            continue
+        if not envelopes:
+            result.skipped[ticker] = f"no bar from the source between {first} and {last}"
+            continue
+        for envelope in envelopes:
+            data = raw_body(envelope)
+            as_of = getattr(envelope, "as_of", None) or envelope.get("as_of")
+            day = as_of if isinstance(as_of, str) and len(as_of) == 10 else last
+            try:
+                day = layout.validate_date(day)
+            except InvalidArgumentValue:
+                day = last
+            problem = unreadable_reason(envelope)
+            if problem is None:
+                try:
+                    put = lake.put_raw(data, ticker=ticker, source=tag, fetched_at=clock())
+                except InvalidArgumentValue as exc:
+                    problem = str(exc)
+                else:
+                    result.raw.setdefault(ticker, []).append(put.key)
+                    result.tickers.add(ticker)
+                    continue
+            _quarantine(
+                lake,
+                result,
+                "raw",
+                ticker,
+                day,
+                f"raw payload not stored: {problem}",
+                payload=data,
+                run_id=run_id,
+            )
+    if errors and len(errors) == len(symbols):
+        raise errors[0]
+    return result
+
+
+# ---------------------------------------------------------------------------------------------- prices
+
+
+def build_prices(lake: Lake, tickers: Iterable[str], start: str, end: str, run_id: str) -> StageResult:
+    """The `prices` rows of [start, end] from the tickers' raw fetches; for each bar date the newest fetch
+    with a good bar wins. Bad fetches and bad bars are quarantined per ticker and date."""
+    from pipelines.exceptions import PayloadError
+    from pipelines.parsing import parse_fetch
+
+    first, last = _range(start, end)
+    symbols = _tickers(tickers)
+    result = StageResult("prices")
+    # A fetch holds no bar dated after its (UTC) date plus a day (exchange-local dates run ahead of UTC).
+    since = (dt.date.fromisoformat(first) - dt.timedelta(days=1)).isoformat()
+
+    def load(ticker: str) -> tuple[str, list[tuple[Any, bytes]]]:
+        fetches = lake.raw_fetches(ticker, since=since)
+        return ticker, [(info, lake.get_raw(info.key, info.version_id)) for info in fetches]
+
+    frames: list[pd.DataFrame] = []
+    with ThreadPoolExecutor(max_workers=max(1, min(IO_THREADS, len(symbols)))) as pool:
+        loaded = list(pool.map(load, symbols))
+    for ticker, fetches in loaded:
+        bars: dict[str, tuple[dict[str, Any], str, str]] = {}  # date → (bar, raw key, version)
+        bad: dict[str, tuple[str, str, str, bytes]] = {}  # date → (reason, key, version, payload)
+        for info, body in fetches:  # oldest fetch first: a newer one overrides a date
+            fetch_date = layout.parse_raw_key(info.key)[2]
+            try:
+                frame, rejected = parse_fetch(body, expected_symbol=ticker)
+            except PayloadError as exc:
+                day = min(max(fetch_date, first), last)
+                bad[day] = (f"bad raw payload: {exc}", info.key, info.version_id, body)
+                continue
+            for row in frame.itertuples(index=False):
+                day = row.date.isoformat()
+                if first <= day <= last:
+                    bars[day] = (row._asdict(), info.key, info.version_id)
+                    bad.pop(day, None)
+            for item in rejected:
+                day = item.date or min(max(fetch_date, first), last)
+                if first <= day <= last and day not in bars:
+                    bad[day] = (f"bad raw bar: {item.reason}", info.key, info.version_id, body)
+        for day, (reason, key, version, payload) in sorted(bad.items()):
+            if day not in bars:
+                _quarantine(
+                    lake,
+                    result,
+                    "prices",
+                    ticker,
+                    day,
+                    reason,
+                    source_key=key,
+                    source_version=version,
+                    payload=payload,
+                    run_id=run_id,
+                )
+        if not bars:
+            if ticker not in {t for t, _ in result.quarantined}:
+                result.skipped[ticker] = f"no raw bar between {first} and {last}"
+            continue
+        rows = [
+            {**bar, "ticker": ticker, "date": day, "source_raw_key": key, "source_raw_version": version}
+            for day, (bar, key, version) in sorted(bars.items())
+        ]
+        frames.append(pd.DataFrame(rows))
+    if frames:
+        _write_valid(lake, "prices", pd.concat(frames, ignore_index=True), result, run_id)
+    return result
+
+
+# ---------------------------------------------------------------------------------------------- derived
+
+
+def warmup_start(start: str, sessions: int) -> str:
+    """A date early enough that [it, start) holds `sessions` weekday sessions (a 5 % margin for holidays)."""
+    if sessions <= 0:
+        return start
+    days = math.ceil(sessions * 7 / 5 * 1.05) + 10
+    return (dt.date.fromisoformat(start) - dt.timedelta(days=days)).isoformat()
+
+
+def build_derived(
+    lake: Lake, dataset: str, tickers: Iterable[str], start: str, end: str, run_id: str
+) -> StageResult:
+    """Compute a derived dataset (`DERIVED`) for the tickers' rows dated [start, end].
+
+    The inputs are read once for every ticker over the range plus the warm-up window before it (what the
+    dataset's windows and recursions need); each ticker is computed in one vectorised pass; the rows of
+    the range are validated and written, one merged write per month. A row's lineage is the raw object
+    (and version) behind the input row of the same date.
+    """
+    if dataset not in DERIVED:
+        raise InvalidArgumentValue(
+            f"dataset {dataset!r} is not derived: expected one of {', '.join(DERIVED)}"
+        )
+    spec = DERIVED[dataset]
+    first, last = _range(start, end)
+    symbols = _tickers(tickers)
+    result = StageResult(dataset)
+    low = warmup_start(first, spec.warmup)
+    inputs = {name: lake.read_dataset(name, symbols, low, last) for name in spec.inputs}
+    by_ticker = {name: dict(tuple(frame.groupby("ticker", sort=False))) for name, frame in inputs.items()}
+    frames = []
+    for ticker in symbols:
+        parts = {name: by_ticker[name].get(ticker) for name in spec.inputs}
+        missing = [name for name, frame in parts.items() if frame is None or frame.empty]
+        if missing:
+            result.skipped[ticker] = f"no {missing[0]} rows up to {last}"
+            continue
+        parts = {name: frame.sort_values("date", ignore_index=True) for name, frame in parts.items()}
+        if len(parts) > 1:  # every input on the same dates (features: prices with their indicators)
+            common = set.intersection(*(set(frame["date"]) for frame in parts.values()))
+            parts = {n: f[f["date"].isin(common)].reset_index(drop=True) for n, f in parts.items()}
+        upstream = parts[spec.inputs[0]]
+        values = spec.compute(parts)
+        values = values.assign(
+            ticker=ticker,
+            date=upstream["date"].to_numpy(),
+            source_raw_key=upstream["source_raw_key"].to_numpy(),
+            source_raw_version=upstream["source_raw_version"].to_numpy(),
+        )
+        in_range = values["date"].map(lambda d: first <= d.isoformat() <= last)
+        values = values[in_range.to_numpy(dtype=bool)]
+        if values.empty:
+            result.skipped[ticker] = f"no {spec.inputs[0]} rows between {first} and {last}"
+            continue
+        frames.append(values)
+    if frames:
+        _write_valid(lake, dataset, pd.concat(frames, ignore_index=True), result, run_id)
+    return result
+
+
+# ---------------------------------------------------------------------------------------------- writing
+
+
+def _schema_failures(dataset: str, frame: pd.DataFrame) -> dict[int, str]:
+    """Row position → first failure of the dataset's pandera model ({} when the frame is valid)."""
+    import pandera.errors
+
+    import schemas
+
+    try:
+        schemas.validate(dataset, frame)
+        return {}
+    except pandera.errors.SchemaErrors as exc:
+        failures: dict[int, str] = {}
+        for case in exc.failure_cases.itertuples(index=False):
+            index = getattr(case, "index", None)
+            message = f"{dataset} schema: column {case.column!r} failed {case.check} with value {case.failure_case!r}"
+            if index is None or pd.isna(index):  # a frame-level failure: every row is affected
+                return {position: message for position in range(len(frame))}
+            failures.setdefault(int(index), message)
+        return failures or {position: str(exc).splitlines()[0] for position in range(len(frame))}
+
+
+def _write_valid(lake: Lake, dataset: str, frame: pd.DataFrame, result: StageResult, run_id: str) -> None:
+    """Validate the rows with the dataset's pandera model (as they will be stored), quarantine the failing
+    ones, and write the others: one merged write per month."""
+    computed_at = _now()
+    version = COMPUTATION_VERSION[dataset]
+    frame = frame.reset_index(drop=True)
+    if not isinstance(frame["date"].iloc[0], str):
+        frame["date"] = frame["date"].map(lambda d: d.isoformat())
+    stored = frame.assign(
+        date=pd.to_datetime(frame["date"]).dt.date,
+        computation_version=version,
+        computed_at=pd.Timestamp(computed_at),
+        run_id=run_id,
+    )
+    failures = _schema_failures(dataset, stored)
+    for position, reason in sorted(failures.items()):
+        row = frame.iloc[position]
+        ticker, date = str(row["ticker"]), str(row["date"])
+        _quarantine(
+            lake,
+            result,
+            dataset,
+            ticker,
+            date,
+            reason,
+            source_key=str(row["source_raw_key"]),
+            source_version=str(row["source_raw_version"]),
+            payload=frame.iloc[[position]].to_json(orient="records", date_format="iso").encode(),
+            run_id=run_id,
+        )
+    good = frame.drop(index=list(failures)) if failures else frame
+    if good.empty:
+        return
+    months = good["date"].str.slice(0, 7)
+    for month, rows in good.groupby(months, sort=True):
+        write = lake.write_month(
+            dataset, str(month), rows, run_id=run_id, computation_version=version, computed_at=computed_at
+        )
+        result.writes.append(write)
+        result.rows += write.rows_written
+    result.tickers.update(good["ticker"].unique())
+
+
+# ---------------------------------------------------------------------------------------------- checks
+
+
+def quarantined_now(
+    lake: Lake, dataset: str, tickers: Sequence[str] | None, start: str, end: str
+) -> dict[tuple[str, str], str]:
+    """(ticker, date) in [start, end] whose newest quarantine record is newer than its stored row (or that
+    has no row): the lake's own view, whichever run did what — a row quarantined and later repaired by a
+    good payload no longer counts."""
+    first, last = _range(start, end)
+    wanted = set(tickers) if tickers is not None else None
+    names = [dataset, "raw"] if dataset == "prices" else [dataset]
+    records: dict[tuple[str, str], tuple[str, str]] = {}  # → (quarantined_at, reason)
+    import json
+
+    for name in names:
+        for key in lake.list_keys(f"quarantine/{name}/"):
+            if not key.endswith(".json"):
+                continue
+            try:
+                ticker, date = layout.parse_partition(key)
+            except ValueError:
+                continue
+            if not first <= date <= last or (wanted is not None and ticker not in wanted):
+                continue
+            try:
+                record = json.loads(lake.store.get(key).data)
+            except (ObjectNotFound, ValueError):
+                continue
+            when = str(record.get("quarantined_at", ""))
+            if when >= records.get((ticker, date), ("", ""))[0]:
+                records[(ticker, date)] = (when, str(record.get("reason", "quarantined")))
+    if not records:
+        return {}
+    stored = lake.read_dataset(dataset, sorted({t for t, _ in records}), first, last, columns=["computed_at"])
+    computed = {(row.ticker, row.date.isoformat()): row.computed_at for row in stored.itertuples(index=False)}
+    found = {}
+    for (ticker, date), (when, reason) in records.items():
+        row_time = computed.get((ticker, date))
+        if row_time is None or row_time.to_pydatetime() < dt.datetime.fromisoformat(when):
+            found[(ticker, date)] = reason
+    return dict(sorted(found.items()))
+
+
+def missing_sessions(
+    lake: Lake, dataset: str, tickers: Sequence[str], start: str, end: str
+) -> dict[str, list[str]]:
+    """Ticker → the sessions of its exchange's calendar in [start, end] (up to today) with no stored row."""
+    from pipelines.sources import trading_days
+
+    first, last = _range(start, end)
+    last = min(last, _now().date().isoformat())
+    if first > last:
+        return {}
+    stored = lake.read_dataset(dataset, list(tickers), first, last, columns=["date"])
+    present: dict[str, set[str]] = defaultdict(set)
+    for row in stored.itertuples(index=False):
+        present[row.ticker].add(row.date.isoformat())
+    missing = {}
+    for ticker in tickers:
+        sessions = [d.isoformat() for d in trading_days(ticker, first, last)]
+        gaps = [d for d in sessions if d not in present[ticker]]
+        if gaps:
+            missing[ticker] = gaps
+    return missing
