@@ -63,7 +63,7 @@ def make_report_data(**overrides) -> ReportData:
     sources = [
         DataSource(
             "indicators",
-            f"processed/indicators/ticker={SYMBOL}/date={DATE}/data.parquet",
+            f"processed/indicators/month={DATE[:7]}/data.parquet",
             "v-ind-1",
             "2025-11-11T10:00:00Z",
             "1",
@@ -73,7 +73,7 @@ def make_report_data(**overrides) -> ReportData:
         ),
         DataSource(
             "percentiles",
-            f"processed/percentiles/ticker={SYMBOL}/date={DATE}/data.parquet",
+            f"processed/percentiles/month={DATE[:7]}/data.parquet",
             "v-pct-1",
             "2025-11-11T10:00:01Z",
             "1",
@@ -108,55 +108,51 @@ def build_sample_lake(
     chart_sessions: int = 130,
     report_days: int = 3,
 ) -> dict:
-    """Fill `lake` the way the pipeline does, from the offline `sample` source: raw envelopes of the last
-    `report_days` dates, indicators of the last `chart_sessions` dates, percentiles and features of the last
-    `report_days` dates (all computed over `sessions` sessions of prices). No prices partitions are written,
-    which proves the report never needs them. Returns {"symbol", "dates", "indicators", "percentiles",
-    "features", "raw"} (the computed frames and the raw PutResults by date)."""
+    """Fill `lake` the way the daily pipeline does, from the offline `sample` source, at the month grain.
+
+    Raw: one backfill fetch holding every bar up to the day before the last `report_days` dates, then one
+    daily fetch on each of those dates (each made that evening, holding its last two weeks of bars).
+    Processed (`Lake.write_month`): indicators of the last `chart_sessions` dates, percentiles and features
+    of the last `report_days` dates, all computed over `sessions` sessions of prices; each row's lineage
+    names the fetch its bar came from (the newest fetch holding it). No prices are written, which proves the
+    report never needs them. Returns {"symbol", "dates", "indicators", "percentiles", "features", "raw"}
+    (the computed frames, and the raw PutResults by the date of their last bar)."""
     import datetime as dt
 
-    from lake.api import Lineage
-    from pipelines import COMPUTATION_VERSION
     from pipelines.features import compute_features
     from pipelines.indicators import compute_indicators
-    from pipelines.parsing import parse_envelope
     from pipelines.percentiles import compute_percentiles
     from pipelines.sources import SampleSource
+    from tests.fixtures.lake_data import write_rows
 
-    source = SampleSource()
-    start = (dt.date.fromisoformat(end) - dt.timedelta(days=int(sessions * 1.5))).isoformat()
-    envelopes = source.fetch(text, start, end)[-sessions:]
-    prices = pd.concat([parse_envelope(e) for e in envelopes], ignore_index=True).sort_values("date")
-    prices = prices.reset_index(drop=True)
+    first = (dt.date.fromisoformat(end) - dt.timedelta(days=int(sessions * 1.5))).isoformat()
+    prices = SampleSource().history(text, first, end).tail(sessions).reset_index(drop=True)
     symbol = str(prices["ticker"].iloc[0])
     indicators = compute_indicators(prices)
     percentiles = compute_percentiles(indicators)
     features = compute_features(prices, indicators)
-    dates = [d.isoformat() if hasattr(d, "isoformat") else str(d)[:10] for d in prices["date"]]
+    dates = [d.isoformat() for d in prices["date"]]
 
-    raw = {}
-    for envelope in envelopes[-report_days:]:
-        raw[envelope["as_of"]] = lake.put_raw(envelope, ticker=symbol, date=envelope["as_of"])
+    def fetch(start: str, day: str) -> object:
+        evening = dt.datetime.combine(dt.date.fromisoformat(day), dt.time(12, 0), dt.UTC)  # after SGX's close
+        (envelope,) = SampleSource(clock=lambda: evening).fetch(text, start, day)
+        assert envelope["as_of"] == day
+        return lake.put_raw(envelope, ticker=symbol, source="sample")
+
+    daily = dates[-report_days:]
+    backfill = fetch(dates[0], dates[-report_days - 1])
+    raw = {day: fetch((dt.date.fromisoformat(day) - dt.timedelta(days=14)).isoformat(), day) for day in daily}
     computed_at = dt.datetime(2025, 11, 11, 12, 0, tzinfo=dt.UTC)
 
-    def lineages(dataset: str, wanted: list[str]) -> dict:
-        first_raw = next(iter(raw.values()))
-        return {
-            day: Lineage(
-                source_raw_key=(raw.get(day) or first_raw).key,
-                source_raw_version=(raw.get(day) or first_raw).version_id,
-                computation_version=COMPUTATION_VERSION[dataset],
-                computed_at=computed_at,
-                run_id="test-run",
-                computation_type=dataset,
-            )
-            for day in wanted
-        }
-
     def write(dataset: str, frame: pd.DataFrame, count: int) -> None:
-        part = frame.iloc[-count:].copy()
-        wanted = dates[-count:]
-        lake.write_partitions(dataset, symbol, part, lineages(dataset, wanted))
+        write_rows(
+            lake,
+            dataset,
+            symbol,
+            frame.iloc[-count:],
+            lambda day: raw.get(day, backfill),
+            computed_at=computed_at,
+        )
 
     write("indicators", indicators, chart_sessions)
     write("percentiles", percentiles, report_days)

@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 import schemas
 from glue import catalog
+from lake import layout
 from tickerlake_cli.main import app
 
 DATASETS = ("prices", "indicators", "percentiles", "features")
@@ -28,22 +29,21 @@ def _athena_type(arrow_type: pa.DataType) -> str:
     return "timestamp" if pa.types.is_timestamp(arrow_type) else _ATHENA_TYPES[arrow_type]
 
 
-def test_table_columns_are_the_parquet_schema_without_the_partition_keys():
+def _expected_columns(dataset: str) -> list[tuple[str, str]]:
+    return [(f.name, _athena_type(f.type)) for f in schemas.arrow_schema(dataset)]
+
+
+def test_table_columns_are_the_month_objects_parquet_schema_and_month_is_the_partition_key():
     for dataset in DATASETS:
         table = catalog.table_input(dataset, "s3://lake/pfx")
-        expected = [
-            {"Name": f.name, "Type": _athena_type(f.type)}
-            for f in schemas.arrow_schema(dataset)
-            if f.name not in ("ticker", "date")
-        ]
-        assert table["StorageDescriptor"]["Columns"] == expected
-        assert [(k["Name"], k["Type"]) for k in table["PartitionKeys"]] == [
-            ("ticker", "string"),
-            ("date", "string"),
-        ]
+        columns = [(c["Name"], c["Type"]) for c in table["StorageDescriptor"]["Columns"]]
+        assert columns == _expected_columns(dataset)
+        assert columns[:2] == [("ticker", "string"), ("date", "date")]  # plain columns, date a DATE
+        assert "month" not in dict(columns)  # the partition key is the folder, not a column of the file
+        assert [(k["Name"], k["Type"]) for k in table["PartitionKeys"]] == [("month", "string")]
 
 
-def test_table_is_parquet_with_projection_of_ticker_and_date():
+def test_table_is_parquet_with_month_projection():
     table = catalog.table_input("indicators", "s3://lake/pfx")
     descriptor = table["StorageDescriptor"]
     assert descriptor["InputFormat"] == "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"
@@ -57,14 +57,22 @@ def test_table_is_parquet_with_projection_of_ticker_and_date():
         "EXTERNAL": "TRUE",
         "classification": "parquet",
         "projection.enabled": "true",
-        "projection.ticker.type": "injected",
-        "projection.date.type": "date",
-        "projection.date.format": "yyyy-MM-dd",
-        "projection.date.range": "2000-01-01,NOW",
-        "projection.date.interval": "1",
-        "projection.date.interval.unit": "DAYS",
-        "storage.location.template": "s3://lake/pfx/processed/indicators/ticker=${ticker}/date=${date}/",
+        "projection.month.type": "date",
+        "projection.month.format": "yyyy-MM",
+        "projection.month.range": "2000-01,NOW",
+        "projection.month.interval": "1",
+        "projection.month.interval.unit": "MONTHS",
+        "storage.location.template": "s3://lake/pfx/processed/indicators/month=${month}/",
     }
+    assert not any("ticker" in name or "injected" in value for name, value in table["Parameters"].items())
+
+
+def test_the_location_template_names_the_layouts_month_key():
+    """A month's folder under the template is where lake.layout puts that month's object."""
+    for dataset in DATASETS:
+        table = catalog.table_input(dataset, "s3://lake/pfx")
+        folder = table["Parameters"]["storage.location.template"].replace("${month}", "2025-03")
+        assert folder + "data.parquet" == "s3://lake/pfx/" + layout.month_key(dataset, "2025-03")
 
 
 @pytest.mark.parametrize("uri", ["./lake", "file:///tmp/lake", "s3://", "s3://bucket/a//b"])
@@ -82,12 +90,13 @@ def test_ddl_states_the_same_table():
     ddl = catalog.athena_ddl("prices", "s3://lake/pfx", "tickerlake")
     assert ddl.startswith("CREATE EXTERNAL TABLE IF NOT EXISTS `tickerlake`.`prices` (")
     assert "  `volume` bigint,\n" in ddl and "  `computed_at` timestamp,\n" in ddl
-    assert "PARTITIONED BY (\n  `ticker` string" in ddl
+    assert "  `date` date COMMENT" in ddl and "  `ticker` string COMMENT" in ddl
+    assert "PARTITIONED BY (\n  `month` string COMMENT" in ddl
     assert "STORED AS PARQUET\nLOCATION 's3://lake/pfx/processed/prices/'" in ddl
-    assert "'projection.ticker.type' = 'injected'" in ddl
-    assert (
-        "'storage.location.template' = 's3://lake/pfx/processed/prices/ticker=${ticker}/date=${date}/'" in ddl
-    )
+    assert "'projection.month.type' = 'date'" in ddl and "'projection.month.format' = 'yyyy-MM'" in ddl
+    assert "'projection.month.interval.unit' = 'MONTHS'" in ddl
+    assert "injected" not in ddl
+    assert "'storage.location.template' = 's3://lake/pfx/processed/prices/month=${month}/'" in ddl
     assert ddl.rstrip().endswith(");")
 
 
@@ -105,6 +114,10 @@ def test_terraform_tables_carry_the_same_columns_and_parameters():
             c["Name"] for c in wanted["StorageDescriptor"]["Columns"]
         ]
         assert set(got["parameters"]) == set(wanted["Parameters"])
+        assert [k["name"] for k in got["partition_keys"]] == ["month"]
+        assert got["parameters"]["storage.location.template"] == (
+            "${local.lake_uri}/processed/" + dataset + "/month=$${month}/"
+        )
 
 
 def test_cli_catalog_terraform_check_passes_on_the_committed_file():
@@ -142,21 +155,16 @@ def test_sync_creates_the_database_and_four_tables(glue_client, s3_bucket, datab
     tables = {t["Name"]: t for t in glue_client.get_tables(DatabaseName=database)["TableList"]}
     assert set(tables) == set(DATASETS)
     for name, table in tables.items():
-        expected = [
-            {"Name": f.name, "Type": _athena_type(f.type)}
-            for f in schemas.arrow_schema(name)
-            if f.name not in ("ticker", "date")
-        ]
-        assert [
-            {"Name": c["Name"], "Type": c["Type"]} for c in table["StorageDescriptor"]["Columns"]
-        ] == expected
-        assert [k["Name"] for k in table["PartitionKeys"]] == ["ticker", "date"]
+        assert [(c["Name"], c["Type"]) for c in table["StorageDescriptor"]["Columns"]] == _expected_columns(
+            name
+        )
+        assert [k["Name"] for k in table["PartitionKeys"]] == ["month"]
         parameters = table["Parameters"]
         assert parameters["projection.enabled"] == "true"
-        assert parameters["projection.ticker.type"] == "injected"
-        assert parameters["projection.date.format"] == "yyyy-MM-dd"
+        assert parameters["projection.month.type"] == "date"
+        assert parameters["projection.month.format"] == "yyyy-MM"
         assert parameters["storage.location.template"] == (
-            f"s3://{s3_bucket}/lake/processed/{name}/ticker=${{ticker}}/date=${{date}}/"
+            f"s3://{s3_bucket}/lake/processed/{name}/month=${{month}}/"
         )
 
 
@@ -189,7 +197,7 @@ def test_sync_updates_a_table_that_drifted(glue_client, s3_bucket, database):
     catalog.sync_catalog(uri, database=database, glue_client=glue_client)
     drifted = catalog.table_input("prices", uri)
     drifted["StorageDescriptor"]["Columns"] = drifted["StorageDescriptor"]["Columns"][:2]
-    drifted["Parameters"]["projection.date.range"] = "2020-01-01,NOW"
+    drifted["Parameters"]["projection.month.range"] = "2020-01,NOW"
     glue_client.update_table(DatabaseName=database, TableInput=drifted)
 
     done = catalog.sync_catalog(uri, database=database, glue_client=glue_client)
@@ -197,8 +205,42 @@ def test_sync_updates_a_table_that_drifted(glue_client, s3_bucket, database):
     assert f"updated table {database}.prices" in done
     assert f"unchanged table {database}.indicators" in done
     table = glue_client.get_table(DatabaseName=database, Name="prices")["Table"]
-    assert len(table["StorageDescriptor"]["Columns"]) == len(schemas.glue_columns("prices"))
-    assert table["Parameters"]["projection.date.range"] == "2000-01-01,NOW"
+    assert len(table["StorageDescriptor"]["Columns"]) == len(schemas.arrow_schema("prices"))
+    assert table["Parameters"]["projection.month.range"] == "2000-01,NOW"
+
+
+@pytest.mark.s3
+def test_sync_moves_a_table_of_the_ticker_day_grain_to_the_month_grain(glue_client, s3_bucket, database):
+    """A catalog synced before the month grain (ticker/date partition keys, injected ticker projection) is
+    updated in place: month partition key, ticker and date as columns, no ticker projection left."""
+    uri = f"s3://{s3_bucket}/lake"
+    catalog.sync_catalog(uri, database=database, glue_client=glue_client)
+    old = catalog.table_input("features", uri)
+    old["PartitionKeys"] = [{"Name": "ticker", "Type": "string"}, {"Name": "date", "Type": "string"}]
+    old["StorageDescriptor"]["Columns"] = old["StorageDescriptor"]["Columns"][2:]
+    old["Parameters"] = {
+        "EXTERNAL": "TRUE",
+        "classification": "parquet",
+        "projection.enabled": "true",
+        "projection.ticker.type": "injected",
+        "projection.date.type": "date",
+        "projection.date.format": "yyyy-MM-dd",
+        "projection.date.range": "2000-01-01,NOW",
+        "projection.date.interval": "1",
+        "projection.date.interval.unit": "DAYS",
+        "storage.location.template": f"{uri}/processed/features/ticker=${{ticker}}/date=${{date}}/",
+    }
+    glue_client.update_table(DatabaseName=database, TableInput=old)
+
+    done = catalog.sync_catalog(uri, database=database, glue_client=glue_client)
+
+    assert f"updated table {database}.features" in done
+    table = glue_client.get_table(DatabaseName=database, Name="features")["Table"]
+    assert [k["Name"] for k in table["PartitionKeys"]] == ["month"]
+    assert [c["Name"] for c in table["StorageDescriptor"]["Columns"]][:2] == ["ticker", "date"]
+    assert not [
+        name for name in table["Parameters"] if name.startswith(("projection.ticker", "projection.date"))
+    ]
 
 
 @pytest.mark.s3

@@ -261,5 +261,7 @@ def test_glue_tables_json_is_valid_terraform_json_for_the_declared_database(tf):
     for name, table in tables.items():
         assert table["database_name"] == "${aws_glue_catalog_database.tickerlake.name}"
         template = table["parameters"]["storage.location.template"]
-        # a literal ${ticker} must be escaped in Terraform JSON, the lake root must not
-        assert template == "${local.lake_uri}/processed/" + name + "/ticker=$${ticker}/date=$${date}/"
+        # a literal ${month} must be escaped in Terraform JSON, the lake root must not
+        assert template == "${local.lake_uri}/processed/" + name + "/month=$${month}/"
+        assert [key["name"] for key in table["partition_keys"]] == ["month"]
+        assert table["parameters"]["projection.month.interval.unit"] == "MONTHS"

@@ -12,7 +12,7 @@ import pyarrow as pa
 import typer
 from typer.testing import CliRunner
 
-from lake.api import Lake, Lineage
+from lake.api import Lake
 from lake.store import LocalStore
 from tickerlake_cli import lake_cmds
 
@@ -32,16 +32,36 @@ def _invoke(*args: str):
     return CliRunner().invoke(_app(), list(args))
 
 
+def _write(lake: Lake, ticker: str, close: float, n: int):
+    at = dt.datetime(2025, 1, 2, 10, tzinfo=dt.UTC) + dt.timedelta(hours=n)
+    rows = pd.DataFrame(
+        {
+            "ticker": [ticker],
+            "date": [D],
+            "source_raw_key": [RAW],
+            "source_raw_version": [f"raw-v{n}"],
+            "close": [close],
+        }
+    )
+    return lake.write_month(
+        "prices",
+        "2025-01",
+        rows,
+        run_id=f"run-{n}",
+        computation_version=str(n),
+        computed_at=at,
+        schema=SCHEMA,
+    )
+
+
 def _two_versions(root: Path) -> list[str]:
+    """Two computations of (T, D), then a write of another ticker only (a third version of the month
+    object, the same version of the row). The month versions holding a new computation of the row, newest
+    first."""
     lake = Lake(LocalStore(root))
-    at = dt.datetime(2025, 1, 2, 10, tzinfo=dt.UTC)
-    ids = []
-    for n in (1, 2):
-        lineage = Lineage(RAW, f"raw-v{n}", str(n), at + dt.timedelta(hours=n), f"run-{n}", "prices")
-        ids.append(
-            lake.write_partition("prices", T, D, pd.DataFrame({"close": [float(n)]}), lineage, schema=SCHEMA)
-        )
-    return [r.version_id for r in reversed(ids)]
+    ids = [_write(lake, T, float(n), n).version_id for n in (1, 2)]
+    _write(lake, "U11.SI", 9.0, 3)
+    return list(reversed(ids))
 
 
 def test_init_creates_the_local_lake_and_is_idempotent(tmp_path):
@@ -73,15 +93,24 @@ def test_lineage_json_lists_every_version_newest_first(tmp_path):
     assert result.exit_code == 0, result.output
     versions = json.loads(result.stdout)
     assert [v["version_id"] for v in versions] == ids
-    assert [v["is_latest"] for v in versions] == [True, False]
-    assert versions[1] | {} == versions[1] and {
+    assert [v["is_latest"] for v in versions] == [True, False]  # the row of the latest month version
+    assert {
         k: versions[1][k]
-        for k in ("computation_version", "source_raw_key", "source_raw_version", "computed_at")
+        for k in (
+            "computation_version",
+            "run_id",
+            "source_raw_key",
+            "source_raw_version",
+            "computed_at",
+            "key",
+        )
     } == {
         "computation_version": "1",
+        "run_id": "run-1",
         "source_raw_key": RAW,
         "source_raw_version": "raw-v1",
         "computed_at": "2025-01-02T11:00:00.000000+00:00",
+        "key": "processed/prices/month=2025-01/data.parquet",
     }
 
 
@@ -93,33 +122,49 @@ def test_lineage_table_shows_ids_and_sources(tmp_path):
     assert result.exit_code == 0, result.output
     assert all(version_id in result.stdout for version_id in ids)
     assert "raw-v1" in result.stdout and "raw-v2" in result.stdout
+    assert "run-1" in result.stdout and "run-2" in result.stdout and "run-3" not in result.stdout
 
 
-def test_lineage_of_a_missing_partition(tmp_path):
+def test_lineage_of_a_row_the_month_does_not_hold(tmp_path):
+    _two_versions(tmp_path / "lake")
+    result = _invoke("lineage", "prices", T, "2025-01-03", "--lake", str(tmp_path / "lake"))
+    assert result.exit_code == 1
+    assert "no versions" in result.stderr and "processed/prices/month=2025-01/data.parquet" in result.stderr
+    json_out = _invoke("lineage", "prices", T, "2025-01-03", "--lake", str(tmp_path / "lake"), "--json")
+    assert json_out.exit_code == 0 and json.loads(json_out.stdout) == []
+
+
+def test_lineage_of_a_missing_month_names_its_key(tmp_path):
     assert json.loads(_invoke("lineage", "prices", T, D, "--lake", str(tmp_path), "--json").stdout) == []
     result = _invoke("lineage", "prices", T, D, "--lake", str(tmp_path))
     assert result.exit_code == 1 and "no versions" in result.stderr
+    assert "processed/prices/month=2025-01/data.parquet" in result.stderr
 
 
-def test_bad_ticker_is_one_line_on_stderr_exit_2_without_traceback(tmp_path):
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tickerlake_cli.main",
-            "lineage",
-            "prices",
-            "../x",
-            D,
-            "--lake",
-            str(tmp_path),
-        ],
+def _main(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "tickerlake_cli.main", *args],
         cwd=REPO,
         env=os.environ.copy(),
         capture_output=True,
         text=True,
         timeout=60,
     )
+
+
+def test_lineage_of_a_lake_that_does_not_exist_is_one_line_naming_it(tmp_path):
+    missing, a_file = tmp_path / "no-such-lake", tmp_path / "lake.txt"
+    a_file.write_text("not a lake")
+    for path in (missing, a_file):
+        result = _main("lineage", "prices", T, D, "--lake", str(path))
+        assert result.returncode != 0 and result.stdout == ""
+        assert result.stderr.strip().splitlines() == [result.stderr.strip()]
+        assert str(path) in result.stderr and "Traceback" not in result.stderr
+    assert not missing.exists()  # a reader creates nothing
+
+
+def test_bad_ticker_is_one_line_on_stderr_exit_2_without_traceback(tmp_path):
+    result = _main("lineage", "prices", "../x", D, "--lake", str(tmp_path))
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [result.stderr.strip()]
     assert "'../x'" in result.stderr and "Traceback" not in result.stderr

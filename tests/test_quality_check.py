@@ -2,10 +2,13 @@
 
 import datetime as dt
 
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pytest
 
 from lake import layout
-from lake.api import Lake, Lineage
+from lake.api import LINEAGE_COLUMNS, Lake
 from lake.quality import (
     QualityConfig,
     QualityReport,
@@ -57,22 +60,24 @@ def lake(tmp_path):
 
 
 def _rewrite(lake, dataset, day, *, target_day=None, **values):
-    """A new version of one partition with some values changed (what a faulty computation would write)."""
-    frame = lake.read_partition(dataset, T, day)
+    """A new version of one row's month object with some values of the row changed (what a faulty
+    computation would write); with `target_day`, the row is written under that date instead."""
+    frame = lake.read_dataset(dataset, T, day, day)
+    assert len(frame) == 1
     for column, value in values.items():
         frame[column] = value
-    lineage = Lineage(
-        frame.at[0, "source_raw_key"], frame.at[0, "source_raw_version"], "9.9.9", COMPUTED_AT, "bad", dataset
+    frame["date"] = target_day or day
+    rows = frame.drop(
+        columns=[c for c in LINEAGE_COLUMNS if c not in ("source_raw_key", "source_raw_version")]
     )
-    lake_columns = ["ticker", "date", "source_raw_key", "source_raw_version", "computation_version"]
-    data = frame.drop(columns=[*lake_columns, "computed_at", "run_id"])
-    lake.write_partition(dataset, T, target_day or day, data, lineage)
+    month = layout.month_of(target_day or day)
+    lake.write_month(dataset, month, rows, run_id="bad", computation_version="9.9.9", computed_at=COMPUTED_AT)
 
 
 def test_clean_data_passes(clean):
     report = check_dataset(clean, "prices", [T], START, END, config=AS_OF)
     assert report.passed, report.summary()
-    assert report.rows == len(clean.partitions("prices"))
+    assert report.rows == len(clean.read_dataset("prices", columns=["date"]))
 
 
 def test_one_missing_session_within_tolerance_is_a_warning(clean):
@@ -103,10 +108,14 @@ def test_row_on_a_non_trading_day_fails_completeness(lake):
     assert result.examples[0].detail == "row dated on a day that is not a trading session"
 
 
-def test_a_partition_file_holding_another_days_row_is_a_duplicate(lake):
+def test_a_month_object_holding_a_row_twice_is_a_duplicate(lake):
+    """`write_month` never writes a (ticker, date) twice; a month object put by another writer may."""
     fill_lake(lake, T, J_START, "2025-03-14", datasets=("prices",))
-    body = lake.store.get(layout.dataset_key("prices", T, "2025-03-13")).data
-    lake.store.put(layout.dataset_key("prices", T, "2025-03-15"), body)
+    table = pq.read_table(pa.BufferReader(lake.store.get(layout.month_key("prices", "2025-03")).data))
+    twice = pa.concat_tables([table, table.filter(pc.equal(table["date"], dt.date(2025, 3, 13)))])
+    sink = pa.BufferOutputStream()
+    pq.write_table(twice, sink)
+    lake.store.put(layout.month_key("prices", "2025-03"), sink.getvalue().to_pybytes())
     report = check_dataset(lake, "prices", [T], J_START, "2025-03-15", config=J_AS_OF)
     assert report.result("unique_latest").status == "fail"
     assert report.result("unique_latest").examples[0].date == "2025-03-13"
@@ -136,9 +145,9 @@ def test_a_big_unexplained_move_fails_continuity(jumped):
 
 
 def test_a_move_explained_by_a_split_in_the_raw_payload_passes(lake):
-    def split(envelope):
-        if envelope["as_of"] == J_DAY:
-            envelope["payload"]["history"][0]["splits"] = 2.0
+    def split(envelope):  # the one fetch holds every bar: the bar of J_DAY records the split
+        (bar,) = [bar for bar in envelope["payload"]["history"] if bar["date"] == J_DAY]
+        bar["splits"] = 2.0
         return envelope
 
     fill_lake(
@@ -218,7 +227,7 @@ def test_a_whole_ticker_year_is_checked_and_passes(tmp_path):
     fill_lake(lake, T, "2025-01-01", "2025-12-31", datasets=("prices",), store_raw=False)
     config = QualityConfig(as_of=dt.date(2025, 12, 31))
     report = check_dataset(lake, "prices", [T], "2025-01-01", "2025-12-31", config=config)
-    assert report.rows == len(lake.partitions("prices", T)) > 240
+    assert report.rows == len(lake.read_dataset("prices", T, columns=["date"])) > 240
     assert report.passed
 
 

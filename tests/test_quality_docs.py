@@ -73,7 +73,7 @@ def test_docs_without_reports_check_and_save_each_dataset(tmp_path):
     fill_lake(lake, T, START, "2025-03-07", datasets=("prices",), store_raw=False)
     build_docs(lake)
     assert len(load_reports(lake, "prices")) == 1
-    assert load_reports(lake, "indicators") == []  # no partitions: nothing to check
+    assert load_reports(lake, "indicators") == []  # no month objects: nothing to check
 
 
 @pytest.mark.s3

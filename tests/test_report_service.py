@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import logging
@@ -17,8 +18,9 @@ from pipelines import COMPUTATION_VERSION
 from pipelines.exceptions import UnknownTicker
 from report_app.cache import ReportCache
 from report_app.formatting import format_value
-from report_app.report import ReportDataNotFound, load_report_data
+from report_app.report import ReportDataNotFound, has_indicators, load_report_data
 from report_app.service import ReportService
+from tests.fixtures.lake_data import fill_lake, sample_envelopes
 from tests.moto_server import free_port
 from tests.report_factory import build_sample_lake
 from tests.test_report_narrative import FakeLLM, llm_answer
@@ -50,8 +52,8 @@ def service(lake, tmp_path):
     return ReportService(lake, cache, lake.store, url_expiration_hours=1)
 
 
-def test_report_data_comes_from_the_precomputed_partitions_without_prices(lake, info):
-    assert lake.partitions("prices") == []  # no prices in this lake at all
+def test_report_data_comes_from_the_precomputed_rows_without_prices(lake, info):
+    assert lake.months("prices") == []  # no prices in this lake at all
     data = load_report_data(lake, "D05.SI", display="DBS19")
     assert data.date == DATE  # the latest date with indicators
     last = info["indicators"].iloc[-1]
@@ -79,6 +81,56 @@ def test_report_for_an_earlier_date_uses_that_dates_rows(lake, info):
 def test_missing_percentiles_is_a_clear_error(lake, info):
     with pytest.raises(ReportDataNotFound, match="percentiles"):
         load_report_data(lake, "D05.SI", info["dates"][-10])
+
+
+def test_facts_come_from_the_raw_fetch_named_in_the_rows_lineage(lake, info):
+    day = info["dates"][-2]
+    data = load_report_data(lake, "D05.SI", day)
+    raw = {s.dataset: s for s in data.sources}["raw"]
+    assert (raw.key, raw.version_id) == (info["raw"][day].key, info["raw"][day].version_id)
+    assert raw.key != info["raw"][DATE].key  # not simply the newest fetch
+    assert data.facts["currency"] == "SGD"
+
+
+def test_sources_name_the_month_objects_and_the_rows_lineage(lake, info):
+    data = load_report_data(lake, "D05.SI")
+    indicators = {s.dataset: s for s in data.sources}["indicators"]
+    assert indicators.key == "processed/indicators/month=2025-11/data.parquet"
+    assert indicators.version_id == lake.month_versions("indicators", "2025-11")[0].version_id
+    assert (indicators.source_raw_key, indicators.run_id) == (info["raw"][DATE].key, "test-run")
+
+
+def _small_lake(root, ticker="D05.SI", start="2025-03-03", end="2025-04-30", **kwargs):
+    lake = Lake(LocalStore(root))
+    fill_lake(lake, ticker, start, end, datasets=("indicators", "percentiles"), **kwargs)
+    return lake
+
+
+def test_facts_fall_back_to_the_tickers_fetch_when_the_lineage_raw_is_gone(tmp_path):
+    lake = _small_lake(tmp_path / "lake", store_raw=False)  # rows name a raw key that was never stored
+    later = dt.datetime(2025, 5, 2, 12, tzinfo=dt.UTC)
+    (envelope,) = sample_envelopes("D05.SI", "2025-04-01", "2025-04-30", fetched_at=later)
+    stored = lake.put_raw(envelope, ticker="D05.SI", source="sample")
+    data = load_report_data(lake, "D05.SI")
+    assert data.facts["name"] == "DBS Group Holdings Ltd"
+    assert {s.dataset: s for s in data.sources}["raw"].key == stored.key
+
+
+def test_report_without_any_raw_fetch_goes_on_without_facts(tmp_path):
+    data = load_report_data(_small_lake(tmp_path / "lake", store_raw=False), "D05.SI")
+    assert data.facts == {} and "raw" not in {s.dataset for s in data.sources}
+    assert data.name == "D05.SI"
+
+
+def test_a_symbol_outside_the_universe_is_served_when_it_has_recent_indicators(tmp_path):
+    lake = _small_lake(tmp_path / "lake", "ZZZ.SI", store_raw=False)
+    service = ReportService(lake, ReportCache.create("sqlite", sqlite_path=tmp_path / "l1.db"))
+    assert service.resolve("zzz.si") == ("ZZZ.SI", "ZZZ.SI")
+    with pytest.raises(UnknownTicker):
+        service.resolve("ZZY.SI")
+    fill_lake(lake, "D05.SI", "2025-06-02", "2025-06-30", datasets=("indicators",), store_raw=False)
+    assert has_indicators(lake, "ZZZ.SI") and not has_indicators(lake, "ZZZ.SI", months=1)
+    assert has_indicators(lake, "D05.SI", months=1)
 
 
 def test_service_answers_dr_and_yahoo_symbols_through_the_cache(service, info):

@@ -11,11 +11,12 @@ from tickerlake_cli.main import app
 
 SCHEMA = {
     "prices": {
+        "ticker": "VARCHAR",
+        "date": "DATE",
         "close": "DOUBLE",
         "volume": "BIGINT",
         "computed_at": "TIMESTAMP",
-        "ticker": "VARCHAR",
-        "date": "VARCHAR",
+        "month": "VARCHAR",
     },
 }
 
@@ -83,7 +84,7 @@ def test_regexp_extract_without_a_match_is_null_like_athena():
         ('SELECT "$path" FROM prices', '"$path"'),
         ("SELECT typeof(close) FROM prices", "typeof()"),
         ("SELECT checksum(close) FROM prices", "checksum()"),
-        ("SELECT parse_datetime(date, 'yyyy-MM-dd') FROM prices", "parse_datetime()"),
+        ("SELECT parse_datetime(month, 'yyyy-MM') FROM prices", "parse_datetime()"),
         ("SELECT approx_percentile(close, volume, 0.5) FROM prices", "with a weight"),
         ("SELECT format_datetime(computed_at, 'yyyy QQ') FROM prices", "'QQ'"),
         ("SELECT format_datetime(computed_at, date) FROM prices", "constant pattern"),
@@ -126,19 +127,68 @@ def _filter(where: str, alias="p", only=True) -> PartitionFilter:
     return partition_filter(tree.args["where"].this, alias, only)
 
 
-def test_partition_filters():
-    f = _filter("p.ticker = 'A' AND date BETWEEN '2024-01-01' AND '2024-01-31' AND close > 1")
-    assert f.tickers == {"A"} and f.low == ("2024-01-01", True) and f.high == ("2024-01-31", True)
-    assert (
-        f.matches("A", "2024-01-31") and not f.matches("A", "2024-02-01") and not f.matches("B", "2024-01-02")
-    )
+def _months(f: PartitionFilter, months=("2023-12", "2024-01", "2024-02", "2024-03", "2024-04")) -> list[str]:
+    return [m for m in months if f.matches_month(m)]
+
+
+def test_partition_filters_from_date_conditions():
+    f = _filter("p.ticker = 'A' AND date BETWEEN DATE '2024-01-01' AND DATE '2024-02-10' AND close > 1")
+    assert f.tickers == {"A"} and f.low == ("2024-01-01", True) and f.high == ("2024-02-10", True)
+    assert _months(f) == ["2024-01", "2024-02"]
     assert _filter("ticker IN ('A', 'B') AND ticker = 'B'").tickers == {"B"}
-    assert _filter("date = DATE '2024-01-02'").dates == {"2024-01-02"}
-    assert _filter("'2024-01-05' > date").high == ("2024-01-05", False)
+    assert _months(_filter("date = DATE '2024-01-02'")) == ["2024-01"]
+    assert _months(_filter("date = CAST('2024-03-31' AS DATE)")) == ["2024-03"]
+    assert _months(_filter("date = '2024-02-29'")) == ["2024-02"]  # an ISO string: DuckDB casts it
+    assert _months(_filter("date IN (DATE '2024-01-02', DATE '2024-03-04')")) == ["2024-01", "2024-03"]
+    assert _months(_filter("DATE '2024-02-01' <= date")) == ["2024-02", "2024-03", "2024-04"]
+    # an exclusive bound on a month's last (first) day leaves that month out
+    assert _months(_filter("date > DATE '2024-01-31' AND date < DATE '2024-03-01'")) == ["2024-02"]
+    assert _months(_filter("date < TIMESTAMP '2024-01-01'")) == ["2023-12"]
+    assert _months(_filter("date = DATE '2024-01-02' AND date = DATE '2024-02-02'")) == []  # contradiction
+
+
+def test_partition_filters_from_month_conditions():
+    assert _months(_filter("month = '2024-02'")) == ["2024-02"]
+    assert _months(_filter("p.month IN ('2024-01', '2024-03')")) == ["2024-01", "2024-03"]
+    assert _months(_filter("month BETWEEN '2024-01' AND '2024-02'")) == ["2024-01", "2024-02"]
+    assert _months(_filter("month > '2024-02' AND '2024-04' > month")) == ["2024-03"]
+    assert _months(_filter("month >= '2024'")) == ["2024-01", "2024-02", "2024-03", "2024-04"]  # text order
+    assert _months(_filter("month = '2024-2'")) == []  # never equal, on Athena either
+    # month and date conditions together: both hold
+    assert _months(_filter("month >= '2024-02' AND date <= DATE '2024-03-15'")) == ["2024-02", "2024-03"]
+
+
+def test_conditions_that_do_not_prune():
     assert _filter("ticker = 'A' OR ticker = 'B'") == PartitionFilter()
-    assert _filter("date >= '2024-1-5'") == PartitionFilter()  # not ISO: string order differs, no pruning
+    assert _filter("date = DATE '2024-01-02' OR close > 1") == PartitionFilter()
+    assert _filter("date >= '2024-1-5'") == PartitionFilter()  # not ISO: no pruning
+    assert _filter("date >= TIMESTAMP '2024-01-05 10:00:00'") == PartitionFilter()
+    assert _filter("month = DATE '2024-01-01'") == PartitionFilter()  # not a string: an error, not a prune
+    assert _filter("date_trunc('month', date) = DATE '2024-01-01'") == PartitionFilter()
     assert _filter("x.ticker = 'A'") == PartitionFilter()  # another table's column
     assert _filter("ticker = 'A'", only=False) == PartitionFilter()  # unqualified in a join: ambiguous
+    assert all(PartitionFilter().matches_month(m) for m in ("1999-01", "2024-01"))
+
+
+def test_row_filters_push_tickers_and_dates_into_a_pyarrow_scan():
+    import datetime as dt
+
+    import pyarrow as pa
+
+    table = pa.table(
+        {
+            "ticker": ["A", "A", "B", "B", "C"],
+            "date": pa.array([dt.date(2024, 1, d) for d in (2, 3, 2, 3, 3)], pa.date32()),
+        }
+    )
+    f = _filter("ticker IN ('A', 'B') AND date > DATE '2024-01-02'")
+    assert table.filter(f.row_filter()).to_pylist() == [
+        {"ticker": "A", "date": dt.date(2024, 1, 3)},
+        {"ticker": "B", "date": dt.date(2024, 1, 3)},
+    ]
+    assert table.filter(_filter("date IN (DATE '2024-01-02')").row_filter()).num_rows == 2
+    assert _filter("month = '2024-01'").row_filter() is None  # months prune objects, not rows
+    assert PartitionFilter().row_filter() is None
 
 
 # --- Athena: only as far as the moto server can go (it runs no SQL) -------------------------------------

@@ -1,15 +1,15 @@
-"""The asset graph: raw_prices → prices → indicators → percentiles → features → reports.
+"""The asset graph: raw_prices → prices → indicators → percentiles → features, and reports after them.
 
-Thin: each asset hands its partitions to a stage of `lake.stages` and reports what it did. Every asset
-runs a whole partition range in one run (BackfillPolicy.single_run), so a backfill of a long history costs
-one run, not one per day.
+Thin: each asset resolves what its run covers (month partitions × the run's tickers), hands it to a stage of
+`pipelines.stages`, and reports what it did. A backfill of many months is one run
+(`BackfillPolicy.single_run()`), in which each asset computes each ticker over the whole range in one pass.
 """
 
 import dagster as dg
 
-from dagster_project.partitions import split_keys, ticker_date_partitions, ticker_partitions
-from dagster_project.resources import LakeResource, SourceResource
-from lake import stages
+from dagster_project.partitions import month_partitions
+from dagster_project.resources import LakeResource, ScopeResource, SourceResource
+from pipelines import stages
 
 SOURCE_RETRY = dg.RetryPolicy(
     max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
@@ -17,127 +17,175 @@ SOURCE_RETRY = dg.RetryPolicy(
 LAKE_RETRY = dg.RetryPolicy(max_retries=2, delay=1, backoff=dg.Backoff.EXPONENTIAL)
 SINGLE_RUN = dg.BackfillPolicy.single_run()
 PREVIEW_ROWS = 10
+MAX_LISTED = 50
+PREVIEW_COLUMNS = {
+    "prices": ["close", "volume"],
+    "indicators": ["close", "rsi_14", "macd"],
+    "percentiles": ["rsi_14_percentile", "macd_percentile"],
+    "features": ["ret_1d", "vol_20d"],
+}
 
 
-def _metadata(result: stages.StageResult) -> dict[str, dg.MetadataValue]:
+def _preview(lake, dataset: str, result: stages.StageResult) -> dg.MetadataValue | None:
+    """The first rows of the last month written, as a Dagster table."""
+    if not result.writes:
+        return None
+    last = result.writes[-1]
+    frame = lake.read_dataset(
+        dataset,
+        sorted(result.tickers)[:PREVIEW_ROWS],
+        last.first_date,
+        last.last_date,
+        columns=PREVIEW_COLUMNS[dataset] + ["run_id"],
+    )
+    frame = frame.sort_values(["date", "ticker"], ascending=[False, True]).head(PREVIEW_ROWS)
+    columns = list(frame.columns)
+    records = [
+        dg.TableRecord({c: (str(v) if c in ("date", "ticker", "run_id") else v) for c, v in row.items()})
+        for row in frame.astype(object).where(frame.notna(), None).to_dict("records")
+    ]
+    schema = dg.TableSchema(
+        columns=[
+            dg.TableColumn(c, "string" if c in ("date", "ticker", "run_id") else "float") for c in columns
+        ]
+    )
+    return dg.MetadataValue.table(records=records, schema=schema)
+
+
+def _metadata(lake, result: stages.StageResult) -> dict[str, dg.MetadataValue]:
     counts = result.counts()
     metadata: dict[str, dg.MetadataValue] = {
-        "partitions_written": dg.MetadataValue.int(counts["written"]),
-        "partitions_quarantined": dg.MetadataValue.int(counts["quarantined"]),
-        "partitions_skipped": dg.MetadataValue.int(counts["skipped"]),
-        "row_count": dg.MetadataValue.int(counts["rows"]),
+        "objects_written": dg.MetadataValue.int(counts["objects"]),
+        "rows": dg.MetadataValue.int(counts["rows"]),
+        "tickers": dg.MetadataValue.int(counts["tickers"]),
+        "quarantined": dg.MetadataValue.int(counts["quarantined"]),
+        "skipped": dg.MetadataValue.int(counts["skipped"]),
+        "failed": dg.MetadataValue.int(counts["failed"]),
     }
-    if len(result.written) == 1:
-        item = next(iter(result.written.values()))
-        metadata["object_key"] = dg.MetadataValue.path(item["key"])
-        metadata["version_id"] = dg.MetadataValue.text(item["version_id"])
-        if item.get("source_raw_key"):
-            metadata["source_raw_key"] = dg.MetadataValue.path(item["source_raw_key"])
-    preview = result.preview(PREVIEW_ROWS)
-    if preview:
-        columns = sorted(
-            {name for line in preview for name in line}, key=lambda n: (n != "ticker", n != "date", n)
+    if result.writes:
+        last = result.writes[-1]
+        metadata["object_key"] = dg.MetadataValue.path(last.key)
+        metadata["version_id"] = dg.MetadataValue.text(last.version_id)
+        metadata["lineage_manifest"] = dg.MetadataValue.path(last.manifest_key)
+        metadata["first_date"] = dg.MetadataValue.text(min(w.first_date or "" for w in result.writes))
+        metadata["last_date"] = dg.MetadataValue.text(max(w.last_date or "" for w in result.writes))
+        metadata["months"] = dg.MetadataValue.json(
+            [
+                {"month": w.month, "version_id": w.version_id, "rows": w.rows, "manifest": w.manifest_key}
+                for w in result.writes[-120:]
+            ]
         )
-        header = "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n"
-        body = "".join("| " + " | ".join(str(line.get(c, "")) for c in columns) + " |\n" for line in preview)
-        metadata["preview"] = dg.MetadataValue.md(header + body)
-    if result.quarantined:
-        metadata["quarantined"] = dg.MetadataValue.json(
-            {f"{t}|{d}": reason for (t, d), reason in list(result.quarantined.items())[:50]}
+        preview = _preview(lake, result.dataset, result)
+        if preview is not None:
+            metadata["preview"] = preview
+    if result.raw:
+        metadata["raw_keys"] = dg.MetadataValue.json(
+            {ticker: keys for ticker, keys in sorted(result.raw.items())[:MAX_LISTED]}
         )
+    for name in ("quarantined", "skipped", "failed"):
+        items = getattr(result, name)
+        if items:
+            listed = {
+                (f"{k[0]}|{k[1]}" if isinstance(k, tuple) else k): reason
+                for k, reason in sorted(items.items())[:MAX_LISTED]
+            }
+            metadata[f"{name}_list"] = dg.MetadataValue.json(listed)
     return metadata
 
 
 def _log(context: dg.AssetExecutionContext, result: stages.StageResult) -> None:
     counts = result.counts()
     context.log.info(
-        f"{result.dataset}: written={counts['written']} quarantined={counts['quarantined']} "
-        f"skipped={counts['skipped']} rows={counts['rows']}"
+        f"{result.dataset}: objects={counts['objects']} rows={counts['rows']} tickers={counts['tickers']} "
+        f"quarantined={counts['quarantined']} skipped={counts['skipped']} failed={counts['failed']}"
     )
     for (ticker, date), reason in list(result.quarantined.items())[:20]:
         context.log.warning(f"quarantined {result.dataset} {ticker} {date}: {reason}")
+    for ticker, reason in list(result.failed.items())[:20]:
+        context.log.warning(f"failed {result.dataset} {ticker}: {reason}")
 
 
 @dg.asset(
-    partitions_def=ticker_date_partitions,
+    partitions_def=month_partitions,
     backfill_policy=SINGLE_RUN,
     retry_policy=SOURCE_RETRY,
     group_name="lake",
     kinds={"python", "json"},
-    description="Raw daily bars and company facts as fetched, stored verbatim: raw/yfinance/ticker=T/date=D/<ts>.json",
+    description="One source fetch per ticker and run, stored verbatim: raw/<source>/ticker=T/date=<fetch date>/<ts>.json",
 )
 def raw_prices(
-    context: dg.AssetExecutionContext, lake: LakeResource, source: SourceResource
+    context: dg.AssetExecutionContext, lake: LakeResource, source: SourceResource, scope: ScopeResource
 ) -> dg.MaterializeResult:
-    result = stages.ingest_raw(
-        lake.lake(), source.source(), split_keys(context.partition_keys), context.run_id
-    )
+    tickers, start, end = scope.resolve(context.partition_time_window)
+    result = stages.ingest_raw(lake.lake(), source.source(), tickers, start, end, context.run_id)
     _log(context, result)
-    return dg.MaterializeResult(metadata=_metadata(result))
+    return dg.MaterializeResult(metadata=_metadata(lake.lake(), result))
 
 
-def _derived_asset(name: str, upstream: list[str], description: str):
+def _processed_asset(name: str, upstream: list[str], description: str):
     @dg.asset(
         name=name,
         deps=upstream,
-        partitions_def=ticker_date_partitions,
+        partitions_def=month_partitions,
         backfill_policy=SINGLE_RUN,
         retry_policy=LAKE_RETRY,
         group_name="lake",
         kinds={"python", "parquet"},
         description=description,
     )
-    def _asset(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
-        pairs = split_keys(context.partition_keys)
+    def _asset(
+        context: dg.AssetExecutionContext, lake: LakeResource, scope: ScopeResource
+    ) -> dg.MaterializeResult:
+        tickers, start, end = scope.resolve(context.partition_time_window)
         if name == "prices":
-            result = stages.build_prices(lake.lake(), pairs, context.run_id)
+            result = stages.build_prices(lake.lake(), tickers, start, end, context.run_id)
         else:
-            result = stages.build_derived(lake.lake(), name, pairs, context.run_id)
+            result = stages.build_derived(lake.lake(), name, tickers, start, end, context.run_id)
         _log(context, result)
-        return dg.MaterializeResult(metadata=_metadata(result))
+        return dg.MaterializeResult(metadata=_metadata(lake.lake(), result))
 
     return _asset
 
 
-prices = _derived_asset(
+prices = _processed_asset(
     "prices",
     ["raw_prices"],
-    "Daily OHLCV rows parsed from the newest raw object; bad payloads are quarantined.",
+    "Daily OHLCV rows of every ticker, one object per month; for each bar date the newest fetch wins, bad bars are quarantined.",
 )
-indicators = _derived_asset(
+indicators = _processed_asset(
     "indicators",
     ["prices"],
-    "TA-Lib indicators (SMA, EMA, Wilder RSI/ATR, MACD, Bollinger) and derived figures.",
+    "TA-Lib indicators (SMA, EMA, Wilder RSI/ATR, MACD, Bollinger) and derived figures, one object per month.",
 )
-percentiles = _derived_asset(
-    "percentiles", ["indicators"], "Trailing-252-session percentiles and frequency fields of the indicators."
+percentiles = _processed_asset(
+    "percentiles",
+    ["indicators"],
+    "Trailing-252-session percentiles and frequency fields of the indicators, one object per month.",
 )
-features = _derived_asset(
+features = _processed_asset(
     "features",
     ["prices", "indicators"],
-    "Returns, volatility, z-scores, gaps, 52-week distances, normalised RSI/MACD.",
+    "Returns, volatility, z-scores, gaps, 52-week distances, normalised RSI/MACD, one object per month.",
 )
 
 LAKE_ASSETS = [raw_prices, prices, indicators, percentiles, features]
 
 
 @dg.asset(
-    partitions_def=ticker_partitions,
-    deps=[
-        dg.AssetDep(
-            "features",
-            partition_mapping=dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name="ticker"),
-        )
-    ],
+    deps=["features", "percentiles"],
     group_name="reports",
-    backfill_policy=SINGLE_RUN,
     kinds={"python", "pdf"},
-    description="The report bot's precomputed report (text, chart, PDF) for the ticker's latest date: cache pre-warm.",
+    description="The report bot's precomputed reports (text, chart, PDF) for each ticker's latest date: the "
+    "cache pre-warm. Follows the data: the `reports_after_features` sensor requests it after `features`.",
 )
-def reports(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+def reports(
+    context: dg.AssetExecutionContext, lake: LakeResource, scope: ScopeResource
+) -> dg.MaterializeResult:
+    from pipelines.sources import load_universe
     from report_app.prewarm import prewarm_reports
 
-    results = prewarm_reports(lake.lake(), list(context.partition_keys), None, refresh=True)
+    tickers = list(scope.tickers) or list(load_universe().symbols)
+    results = prewarm_reports(lake.lake(), tickers, None, refresh=True)
     for item in results:
         context.log.info(f"report {item['ticker']} {item.get('date')} status={item.get('status')}")
     errors = {item["ticker"]: item.get("error", "") for item in results if item.get("status") == "error"}

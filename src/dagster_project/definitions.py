@@ -1,7 +1,8 @@
 """The Dagster code location: `dagster_project.definitions.defs`.
 
-`dagster dev -m dagster_project.definitions` (or `tickerlake ui`) loads it; resources follow
-TICKERLAKE_DEPLOYMENT (local | aws) and TICKERLAKE_LAKE_URI.
+`dagster dev` from the repository root (pyproject's `[tool.dagster]`), `dagster dev -m
+dagster_project.definitions` or `tickerlake ui` loads it; resources follow TICKERLAKE_DEPLOYMENT
+(local | aws) and TICKERLAKE_LAKE_URI.
 """
 
 import dagster as dg
@@ -9,7 +10,7 @@ import dagster as dg
 from dagster_project.assets import LAKE_ASSETS, reports
 from dagster_project.checks import CHECKS
 from dagster_project.resources import build_resources
-from dagster_project.schedules import daily_after_close, lake_job, prewarm_reports, reports_job
+from dagster_project.schedules import daily_after_close, lake_job, reports_after_features, reports_job
 
 
 def build_defs(
@@ -19,7 +20,8 @@ def build_defs(
         assets=[*LAKE_ASSETS, reports],
         asset_checks=CHECKS,
         jobs=[lake_job, reports_job],
-        schedules=[daily_after_close, prewarm_reports],
+        schedules=[daily_after_close],
+        sensors=[reports_after_features],
         resources=build_resources(deployment, lake_uri, source),
     )
 

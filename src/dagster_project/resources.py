@@ -3,14 +3,18 @@
 - local: the lake is a folder (TICKERLAKE_LAKE_URI, default ./lake), the source is the offline sample;
 - aws:   the lake is s3://bucket/prefix (TICKERLAKE_LAKE_URI must say which), the source is Yahoo.
 
+`scope` is set per run (run config, the launchpad's `resources.scope.config`): the tickers and the dates
+inside the run's months; left empty, the whole universe and the whole months.
+
 Tests and `tickerlake run` pass their own values to `build_resources`; nothing is monkeypatched.
 """
 
+import datetime as dt
 import functools
 
 import dagster as dg
 
-from lake import Lake
+from lake import Lake, layout
 from lake.config import Settings
 
 DEFAULT_SOURCE = {"local": "sample", "aws": "yahoo"}
@@ -22,7 +26,7 @@ def _open_lake(uri: str) -> Lake:
 
 
 class LakeResource(dg.ConfigurableResource):
-    """The lake every asset reads and writes through (versioned, lineage-tagged objects)."""
+    """The lake every asset reads and writes through (versioned, lineage-tagged month objects)."""
 
     uri: str
 
@@ -41,9 +45,33 @@ class SourceResource(dg.ConfigurableResource):
         return get_source(self.name)
 
 
+class ScopeResource(dg.ConfigurableResource):
+    """What one run covers inside its month partitions (set in the run config)."""
+
+    tickers: list[str] = []  # Yahoo symbols; empty: the universe (TICKERLAKE_UNIVERSE or the bundled one)
+    start: str = ""  # first date (YYYY-MM-DD) inside the run's months; empty: the first month's first day
+    end: str = ""  # last date; empty: the last month's last day (never after today)
+
+    def resolve(self, window: dg.TimeWindow) -> tuple[list[str], str, str]:
+        """(tickers, first date, last date) of a run over `window`; ValueError naming a bad value."""
+        from dagster_project.partitions import window_dates
+        from pipelines.sources import load_universe
+
+        first, last = window_dates(window)
+        if self.start:
+            first = max(first, layout.validate_date(self.start))
+        if self.end:
+            last = min(last, layout.validate_date(self.end))
+        last = min(last, dt.datetime.now(dt.UTC).date().isoformat())
+        if first > last:
+            raise ValueError(f"the run covers no date: {first} is after {last}")
+        tickers = [layout.validate_ticker(t) for t in self.tickers] or list(load_universe().symbols)
+        return list(dict.fromkeys(tickers)), first, last
+
+
 def build_resources(
     deployment: str | None = None, lake_uri: str | None = None, source: str | None = None
-) -> dict[str, dg.ConfigurableResource]:
+) -> dict[str, object]:
     settings = Settings.from_env()
     deployment = (deployment or settings.deployment).lower()
     if deployment not in DEFAULT_SOURCE:
@@ -56,4 +84,5 @@ def build_resources(
     return {
         "lake": LakeResource(uri=uri),
         "source": SourceResource(name=source or DEFAULT_SOURCE[deployment]),
+        "scope": ScopeResource.configure_at_launch(),
     }

@@ -1,9 +1,9 @@
 """The analysts' side of the lake: the Glue catalog, Athena, and the same SQL locally on DuckDB.
 
-- `glue.catalog`: database and tables generated from `schemas/` (partition projection), `sync_catalog`,
+- `glue.catalog`: database and tables generated from `schemas/` (`month` partition projection), `sync_catalog`,
   `athena_ddl`, `terraform_tables` (infra/glue_tables.tf.json);
 - `glue.translate`: one read-only Athena query, checked and translated to DuckDB (`QueryRefused`);
-- `glue.local_sql`: `run_local`, DuckDB over the partition files the query can match;
+- `glue.local_sql`: `run_local`, DuckDB over the month objects the query can match;
 - `glue.athena`: `run_athena`, the real Athena through awswrangler.
 """
 

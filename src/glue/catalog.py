@@ -55,7 +55,7 @@ OUTPUT_FORMAT = "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat"
 SERDE = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
 PARTITION_KEYS: tuple[str, ...] = ("month",)
 _PARTITION_COMMENTS = {
-    "month": "YYYY-MM: the month object's folder (projected as a date, yyyy-MM); optional in WHERE, prunes",
+    "month": "YYYY-MM, the folder of the month object (projected as a date, yyyy-MM); optional in WHERE, prunes",
 }
 _COLUMN_COMMENTS = {
     "ticker": "Yahoo symbol, e.g. D05.SI",
@@ -114,7 +114,9 @@ def _data_columns(dataset: str) -> list[dict[str, str]]:
         columns.append(column)
     clash = [column["Name"] for column in columns if column["Name"] in PARTITION_KEYS]
     if clash:  # Glue refuses a partition key that is also a data column
-        raise ValueError(f"schemas.arrow_schema({dataset!r}) has columns named like the partition keys: {clash}")
+        raise ValueError(
+            f"schemas.arrow_schema({dataset!r}) has columns named like the partition keys: {clash}"
+        )
     return columns
 
 

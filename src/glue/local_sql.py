@@ -331,6 +331,7 @@ def partition_filter(where: exp.Expression | None, alias: str, only_source: bool
 class _TableRef:
     node: exp.Table
     dataset: str
+    alias: str
     filter: PartitionFilter
     view: str = ""
 
@@ -347,7 +348,7 @@ def _table_refs(tree: exp.Query, datasets: Iterable[str]) -> list[_TableRef]:
             if table.name not in datasets:
                 continue
             condition = where.this if where is not None else None
-            refs.append(_TableRef(table, table.name, partition_filter(condition, alias, only_source)))
+            refs.append(_TableRef(table, table.name, alias, partition_filter(condition, alias, only_source)))
     return refs
 
 
@@ -355,13 +356,8 @@ def month_files(store, dataset: str) -> list[tuple[str, str]]:
     """(key, month) of every month object of a dataset, in month order: the objects Athena's projection
     would find (`processed/<dataset>/month=YYYY-MM/data.parquet`); anything else under the folder is
     ignored."""
-    prefix = layout.dataset_root(dataset)
-    if hasattr(store, "list_keys"):  # LocalStore: a folder walk, no version lookups
-        keys = store.list_keys(prefix)
-    else:
-        keys = [info.key for info in store.list(prefix)]
     found = []
-    for key in keys:
+    for key in store.list_keys(layout.dataset_root(dataset)):  # LocalStore: a folder walk, no version lookup
         try:
             key_dataset, month = layout.parse_month_key(key)
         except ValueError:
@@ -374,14 +370,21 @@ def month_files(store, dataset: str) -> list[tuple[str, str]]:
 # --- the engine ------------------------------------------------------------------------------------------
 
 
-def _columns_used(tree: exp.Expression, names: Iterable[str]) -> set[str] | None:
-    """Which of `names` (a table's columns) the query can look at: every one some identifier of the query
-    spells (a superset: an alias or another table's column of that name counts too); None, all of them,
-    while a `*` is left that is not `count(*)` (qualify expands `SELECT *`, this is the safety net)."""
+def _columns_used(tree: exp.Expression, aliases: Iterable[str], names: Iterable[str]) -> set[str] | None:
+    """Which of `names` (a table's columns) the query can look at through the table references `aliases`:
+    every column qualified by one of them (qualify_query qualifies every column of a table), plus any
+    unqualified column of such a name (a superset: correct, at worst reading a column more); None, all
+    of them, while a `*` is left that is not `count(*)` (qualify expands `SELECT *`, this is the safety
+    net)."""
     for star in tree.find_all(exp.Star):
         if not isinstance(star.parent, exp.Count):
             return None
-    spelled = {identifier.name.lower() for identifier in tree.find_all(exp.Identifier)}
+    aliases = set(aliases)
+    spelled = {
+        column.name.lower()
+        for column in tree.find_all(exp.Column)
+        if column.table in aliases or not column.table
+    }
     return {name for name in names if name.lower() in spelled}
 
 
@@ -459,8 +462,8 @@ def _date_notes(tree: exp.Expression) -> list[str]:
             continue
         shown = node.sql(dialect="trino")
         notes.append(
-            f"on Athena, {shown} is an error (Cannot apply operator: date ... varchar): "
-            f"compare the DATE column with a DATE literal, e.g. DATE '{text}'"
+            f"on Athena, {shown} is an error (a DATE compared with a string: Cannot apply operator: "
+            f"date = varchar): write a DATE literal, e.g. DATE '{text}'"
         )
     return notes
 
@@ -506,7 +509,8 @@ def run_local(
     listings = {dataset: month_files(store, dataset) for dataset in dict.fromkeys(r.dataset for r in refs)}
     used: dict[str, list[str]] = {}
     for dataset in listings:
-        names = _columns_used(tree, schema[dataset])
+        aliases = [ref.alias for ref in refs if ref.dataset == dataset]
+        names = _columns_used(tree, aliases, schema[dataset])
         # count(*) alone needs rows, not values: `month` comes from the object's folder, nothing is read
         used[dataset] = [n for n in schema[dataset] if names is None or n in names] or [MONTH_COLUMN]
 

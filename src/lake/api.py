@@ -235,7 +235,7 @@ def _row_filter(tickers: list[str] | None, start: str | None, end: str | None) -
     expression = None
     parts = []
     if tickers is not None:
-        parts.append(pc.field("ticker").isin(tickers))
+        parts.append(pc.field("ticker").isin(pa.array(tickers, pa.string())))  # typed: [] is no ticker
     if start is not None:
         parts.append(pc.field("date") >= pa.scalar(dt.date.fromisoformat(start), pa.date32()))
     if end is not None:
@@ -816,7 +816,9 @@ class Lake:
         dataset = layout.validate_dataset(dataset)
         ticker, date = layout.validate_ticker(ticker), layout.validate_date(date)
         key = layout.month_key(dataset, layout.month_of(date))
-        versions = sorted(self.store.list_versions(key), key=lambda v: v.last_modified)
+        # Oldest first in the store's own order: S3 reports LastModified in whole seconds, so versions
+        # written within one second would tie (and sort in any order) by time.
+        versions = list(reversed(self.store.list_versions(key)))
         expression = _row_filter([ticker], date, date)
         found: dict[tuple[Any, ...], dict[str, Any]] = {}
         for info in versions:
@@ -847,7 +849,7 @@ class Lake:
                 "source_raw_key": row.get("source_raw_key"),
                 "source_raw_version": row.get("source_raw_version"),
             }
-        return sorted(found.values(), key=lambda item: item["last_modified"], reverse=True)
+        return list(reversed(found.values()))  # newest first: in the order their first versions were written
 
     def latest_date(self, dataset: str, ticker: str) -> str | None:
         """The newest date the dataset has a row for `ticker`, or None (reads the newest months first)."""

@@ -2,7 +2,7 @@
 rules a schema cannot say (completeness against the trading calendar, freshness, duplicate keys, price
 continuity, indicator consistency and plausible ranges). See docs/quality.md.
 
-``check_dataset`` reads the latest version of each partition (``Lake.read_dataset``), runs the dataset's
+``check_dataset`` reads the latest version of each month object (``Lake.read_dataset``), runs the dataset's
 GX suite and the rules, and returns a ``QualityReport``; it writes nothing, so a Dagster ``@asset_check``
 can call it directly. ``save_report`` stores a report under ``quality/results/``, ``build_docs`` renders
 the data docs site into the lake (``quality/docs/``) and ``alert_failures`` raises one alert per
@@ -127,7 +127,7 @@ class QualityConfig:
 
 @dataclass(frozen=True)
 class Example:
-    """One failing item: the partition and what is wrong with it."""
+    """One failing item: the (ticker, date) row and what is wrong with it."""
 
     ticker: str | None
     date: str | None
@@ -463,7 +463,7 @@ def _completeness(
         lo = start or (min(present) if present else None)
         hi = end or (max(present) if present else None)
         if lo is None or hi is None:
-            missing_examples.append(Example(ticker, None, "no partition at all"))
+            missing_examples.append(Example(ticker, None, "no row at all"))
             worst_share = 1.0
             continue
         sessions = {day.isoformat() for day in trading_days(ticker, lo, hi)}
@@ -474,7 +474,7 @@ def _completeness(
             worst_share = max(worst_share, len(missing) / len(sessions))
         quarantined = _quarantined(lake, dataset, ticker) if missing else set()
         for day in missing:
-            why = "quarantined" if day in quarantined else "no partition"
+            why = "quarantined" if day in quarantined else "no row"
             missing_examples.append(Example(ticker, day, f"trading session missing ({why})"))
         for day in sorted(present - sessions):
             off_calendar.append(Example(ticker, day, "row dated on a day that is not a trading session"))
@@ -684,7 +684,7 @@ def check_dataset(
     config: QualityConfig | None = None,
     engine: str = "gx",
 ) -> QualityReport:
-    """Run the dataset's GX suite and the quality rules over the latest version of its partitions.
+    """Run the dataset's GX suite and the quality rules over the latest version of its month objects.
 
     Parameters
     ----------

@@ -204,7 +204,7 @@ def build_docs(
     """Write the data docs site into the lake (through its store: a local folder or S3).
 
     ``reports`` default to the latest saved report of each dataset (``lake.quality.load_reports``); a
-    dataset with partitions but no saved report - or every dataset when ``refresh`` - is checked now
+    dataset with month objects but no saved report - or every dataset when ``refresh`` - is checked now
     (``check_dataset`` over the whole dataset) and the new report saved. The index is written last, so a
     reader never finds an index pointing at a page not yet written.
     """
@@ -216,7 +216,7 @@ def build_docs(
         for name in layout.DATASETS:
             if saved[name] and not refresh:
                 chosen.append(saved[name][0])
-            elif lake.partitions(name):
+            elif lake.months(name):
                 report = check_dataset(lake, name)
                 save_report(lake, report)
                 saved[name].insert(0, report)

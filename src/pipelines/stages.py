@@ -34,6 +34,8 @@ log = logging.getLogger("tickerlake.stages")
 
 #: Threads that fetch from a source and read raw objects (network and disk waits, not the GIL).
 IO_THREADS = 8
+#: Called as `observer(dataset, write)` after each month object a stage writes (progress displays).
+OBSERVERS: list[Callable[[str, MonthWrite], None]] = []
 
 
 @dataclass
@@ -425,6 +427,8 @@ def _write_valid(lake: Lake, dataset: str, frame: pd.DataFrame, result: StageRes
         )
         result.writes.append(write)
         result.rows += write.rows_written
+        for observer in list(OBSERVERS):
+            observer(dataset, write)
     result.tickers.update(good["ticker"].unique())
 
 

@@ -20,7 +20,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
-from report_app.report import CHART_COLUMNS, CHART_SESSIONS  # noqa: E402
+from report_app.report import CHART_SESSIONS  # noqa: E402
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -53,7 +53,7 @@ def render_chart(
 
     Examples
     --------
-    >>> png = render_chart(lake.read_dataset("indicators", "D05.SI", columns=CHART_COLUMNS), "DBS19")   # doctest: +SKIP
+    >>> png = render_chart(lake.read_dataset("indicators", ["D05.SI"]), "DBS19")   # doctest: +SKIP
     >>> png[:8] == PNG_SIGNATURE
     True
     """

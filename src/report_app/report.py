@@ -1,7 +1,8 @@
 """Report data for one (ticker, date): precomputed indicators, percentiles and features read from the lake.
 
 Nothing here recomputes an indicator from prices: the report is built from the rows the pipeline wrote
-(`processed/indicators|percentiles|features`) and from the company facts of the partition's raw object.
+(`processed/indicators|percentiles|features/month=M/data.parquet`, read with `Lake.read_dataset`: the
+ticker's rows only) and from the company facts of the raw fetch those rows name in their lineage.
 The only arithmetic done at request time is on those precomputed values (e.g. the distance of the close
 from an SMA, or the day's volume as `volume_ratio x volume_sma_20`).
 """
@@ -19,12 +20,27 @@ from typing import Any
 import pandas as pd
 
 from lake import layout
-from lake.exceptions import LakeError, ObjectNotFound
+from lake.exceptions import LakeError
 
 log = logging.getLogger(__name__)
 
 REPORT_DATASETS: tuple[str, ...] = ("indicators", "percentiles", "features")
 CHART_SESSIONS = 120
+#: The indicator columns the chart draws (`report_app.chart`): what `ReportData.history` keeps.
+CHART_COLUMNS: tuple[str, ...] = (
+    "close",
+    "sma_20",
+    "sma_50",
+    "sma_200",
+    "bb_upper",
+    "bb_lower",
+    "rsi_14",
+    "volume_ratio",
+    "volume_sma_20",
+)
+#: How many of the newest months `has_indicators` looks at (a symbol outside the universe is served when
+#: it had indicators within about a year).
+RECENT_MONTHS = 13
 LINEAGE_COLUMNS = ("source_raw_key", "source_raw_version", "computation_version", "computed_at", "run_id")
 _NON_VALUE_COLUMNS = {"ticker", "date", *LINEAGE_COLUMNS}
 
@@ -69,7 +85,8 @@ class ReportData:
 
     `symbol` is the Yahoo symbol used in the lake (``D05.SI``); `display` is what the user asked for and
     sees (the DR symbol ``DBS19`` when there is one). Values are plain floats (None when null).
-    `history` holds the indicator rows of the last sessions up to `date`, for the chart.
+    `history` holds the indicator rows of the last sessions up to `date` (ticker, date and the
+    `CHART_COLUMNS`), for the chart.
     """
 
     symbol: str
@@ -144,56 +161,116 @@ def row_values(row: Mapping[str, Any]) -> dict[str, float | None]:
 
 
 def latest_date(lake: Any, symbol: str) -> str:
-    """The newest trading date with an indicators partition for the symbol; ReportDataNotFound if none."""
-    dates = [date for _, date in lake.partitions("indicators", symbol)]
-    if not dates:
+    """The newest trading date the symbol has indicators for (`Lake.latest_date`); ReportDataNotFound if
+    none."""
+    date = lake.latest_date("indicators", symbol)
+    if date is None:
         raise ReportDataNotFound(f"no precomputed indicators for ticker {symbol!r} in the lake")
-    return max(dates)
+    return str(date)[:10]
 
 
-def _read_row(lake: Any, dataset: str, symbol: str, date: str) -> tuple[dict[str, Any], DataSource]:
+def has_indicators(lake: Any, symbol: str, *, months: int = RECENT_MONTHS) -> bool:
+    """Whether the symbol has indicator rows in the newest `months` month objects (cheap: the newest month
+    first, then the others in one read, only the `date` column of the symbol's row groups)."""
+    recent = lake.months("indicators")[-months:]
+    if not recent:
+        return False
+    newest = lake.read_dataset("indicators", [symbol], *layout.month_bounds(recent[-1]), columns=["date"])
+    if not newest.empty or len(recent) == 1:
+        return not newest.empty
+    first, last = layout.month_bounds(recent[0])[0], layout.month_bounds(recent[-2])[1]
+    return not lake.read_dataset("indicators", [symbol], first, last, columns=["date"]).empty
+
+
+def _row_on(frame: pd.DataFrame | None, date: str) -> dict[str, Any] | None:
+    """The row of `frame` dated `date`, or None."""
+    if frame is None or frame.empty or "date" not in frame:
+        return None
+    rows = frame[frame["date"].astype(str).str[:10] == date]
+    return None if rows.empty else rows.iloc[-1].to_dict()
+
+
+def _source(lake: Any, dataset: str, date: str, row: Mapping[str, Any]) -> DataSource:
+    """The lineage of one row: its month object (and that object's current version) and the row's own
+    lineage columns."""
+    key = layout.month_key(dataset, layout.month_of(date))
+    version_id = None
     try:
-        frame = lake.read_partition(dataset, symbol, date)
-    except ObjectNotFound:
-        raise ReportDataNotFound(f"no precomputed {dataset} for ticker {symbol!r} on {date}") from None
-    if frame.empty:
-        raise ReportDataNotFound(f"the {dataset} partition of {symbol!r} on {date} has no rows")
-    rows = frame[frame["date"].astype(str).str[:10] == date] if "date" in frame else frame
-    row = (rows if not rows.empty else frame).iloc[-1].to_dict()
-    key = frame.attrs.get("key") or layout.dataset_key(dataset, symbol, date)
-    version_id = frame.attrs.get("version_id")
-    if version_id is None:
-        try:
-            version_id = lake.store.head(key).version_id
-        except (LakeError, OSError) as exc:  # lineage is informative: never fail the report for it
-            log.warning("report lineage: could not head %s: %s", key, exc)
-    source = DataSource(
+        version_id = lake.store.head(key).version_id
+    except (LakeError, OSError) as exc:  # lineage is informative: never fail the report for it
+        log.warning("report lineage: could not head %s: %s", key, exc)
+    return DataSource(
         dataset=dataset,
         key=key,
         version_id=version_id,
         **{name: _text(row.get(name)) for name in LINEAGE_COLUMNS},
     )
-    return row, source
 
 
-def _read_facts(lake: Any, symbol: str, date: str) -> tuple[dict[str, Any], DataSource | None]:
-    """`payload.facts` of the newest raw object of the partition ({} when there is none or it is unreadable)."""
+def _read_row(lake: Any, dataset: str, symbol: str, date: str) -> tuple[dict[str, Any], DataSource]:
+    row = _row_on(lake.read_dataset(dataset, [symbol], date, date), date)
+    if row is None:
+        raise ReportDataNotFound(f"no precomputed {dataset} for ticker {symbol!r} on {date}")
+    return row, _source(lake, dataset, date, row)
+
+
+def _lineage_fetches(rows: list[Mapping[str, Any]]) -> list[tuple[str, str | None]]:
+    """The distinct (raw key, version) the rows name in their lineage, in the rows' order."""
+    found: list[tuple[str, str | None]] = []
+    for row in rows:
+        key, version = _text(row.get("source_raw_key")), _text(row.get("source_raw_version"))
+        if key and (key, version or None) not in found:
+            found.append((key, version or None))
+    return found
+
+
+def _nearest_fetch(lake: Any, symbol: str, date: str) -> list[tuple[str, str | None]]:
+    """The ticker's first fetch made on or after `date` (a day of slack for exchanges ahead of UTC), else
+    its newest fetch; [] when it has none."""
+    since = (dt.date.fromisoformat(date) - dt.timedelta(days=1)).isoformat()
     try:
-        info = lake.latest_raw(symbol, date)
-        if info is None:
-            return {}, None
-        envelope = json.loads(lake.get_raw(info.key, info.version_id))
+        fetches = lake.raw_fetches(symbol, since=since) or lake.raw_fetches(symbol)[-1:]
+    except (LakeError, OSError) as exc:
+        log.warning("report facts: raw fetches of %s not listed: %s", symbol, exc)
+        return []
+    return [(info.key, info.version_id) for info in fetches[:1]]
+
+
+def _facts_of(
+    lake: Any, symbol: str, key: str, version: str | None
+) -> tuple[dict[str, Any], DataSource] | None:
+    try:
+        if layout.parse_raw_key(key)[1] != symbol:
+            return None
+        envelope = json.loads(lake.get_raw(key, version))
     except (LakeError, OSError, ValueError) as exc:
-        log.warning("report facts: raw object of %s %s unreadable: %s", symbol, date, exc)
-        return {}, None
-    facts = (envelope.get("payload") or {}).get("facts") or {}
+        log.warning("report facts: raw object %s (version %s) unreadable: %s", key, version, exc)
+        return None
+    if not isinstance(envelope, Mapping):
+        return None
+    payload = envelope.get("payload")
+    facts = payload.get("facts") if isinstance(payload, Mapping) else None
     source = DataSource(
-        dataset="raw",
-        key=info.key,
-        version_id=info.version_id,
-        computed_at=_text(envelope.get("fetched_at")),
+        dataset="raw", key=key, version_id=version, computed_at=_text(envelope.get("fetched_at"))
     )
     return (dict(facts) if isinstance(facts, Mapping) else {}), source
+
+
+def _read_facts(
+    lake: Any, symbol: str, date: str, rows: list[Mapping[str, Any]]
+) -> tuple[dict[str, Any], DataSource | None]:
+    """`payload.facts` of the raw fetch the report's rows name in their lineage (exact: the fetch they were
+    computed from); only when none is readable, of the ticker's fetch nearest after `date`. ({}, None)
+    when there is none."""
+    for key, version in _lineage_fetches(rows):
+        found = _facts_of(lake, symbol, key, version)
+        if found is not None:
+            return found
+    for key, version in _nearest_fetch(lake, symbol, date):
+        found = _facts_of(lake, symbol, key, version)
+        if found is not None:
+            return found
+    return {}, None
 
 
 def load_report_data(
@@ -208,7 +285,7 @@ def load_report_data(
 
     Parameters
     ----------
-    lake: a `lake.api.Lake` (read_partition, read_dataset, partitions, latest_raw, get_raw, store).
+    lake: a `lake.api.Lake` (read_dataset, latest_date, raw_fetches, get_raw, store.head).
     symbol: the Yahoo symbol as stored in the lake (``D05.SI``).
     date: trading date ``YYYY-MM-DD``; None means the latest date that has indicators.
     display: the symbol shown to the user (``DBS19``); defaults to `symbol`.
@@ -226,23 +303,27 @@ def load_report_data(
     symbol = layout.validate_ticker(symbol)
     date = layout.validate_date(date) if date is not None else latest_date(lake, symbol)
 
-    indicators, source_ind = _read_row(lake, "indicators", symbol, date)
+    # One read of the indicators: the chart's window, the report's row at its end.
+    start = (dt.date.fromisoformat(date) - dt.timedelta(days=int(chart_sessions * 1.6) + 10)).isoformat()
+    window = lake.read_dataset("indicators", [symbol], start, date)
+    indicators = _row_on(window, date)
+    if indicators is None:
+        raise ReportDataNotFound(f"no precomputed indicators for ticker {symbol!r} on {date}")
+    sources = [_source(lake, "indicators", date, indicators)]
+    history = window.sort_values("date").tail(chart_sessions).reset_index(drop=True)
+    history = history[["ticker", "date", *CHART_COLUMNS]]
+
     percentiles, source_pct = _read_row(lake, "percentiles", symbol, date)
-    sources = [source_ind, source_pct]
+    sources.append(source_pct)
     features: dict[str, Any] = {}
     try:
         features, source_feat = _read_row(lake, "features", symbol, date)
         sources.append(source_feat)
     except ReportDataNotFound as exc:
         log.warning("report: %s; the report goes on without features", exc)
-    facts, source_raw = _read_facts(lake, symbol, date)
+    facts, source_raw = _read_facts(lake, symbol, date, [indicators, percentiles, features])
     if source_raw is not None:
         sources.append(source_raw)
-
-    start = (dt.date.fromisoformat(date) - dt.timedelta(days=int(chart_sessions * 1.6) + 10)).isoformat()
-    history = lake.read_dataset("indicators", [symbol], start, date)
-    if history is not None and not history.empty:
-        history = history.sort_values("date").tail(chart_sessions).reset_index(drop=True)
 
     return ReportData(
         symbol=symbol,

@@ -27,7 +27,7 @@ from report_app.cache_events import CacheEvent, CacheEventLog
 from report_app.chart import ChartDataMissing, render_chart, to_base64
 from report_app.document import ReportDocument, build_document
 from report_app.narrative import LANGS, openai_client_from_env
-from report_app.report import latest_date, load_report_data
+from report_app.report import has_indicators, latest_date, load_report_data
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +156,8 @@ class ReportService:
     def resolve(self, text: str) -> tuple[str, str]:
         """(Yahoo symbol, symbol to show) for a DR or Yahoo symbol; UnknownTicker with a suggestion otherwise.
 
-        A well-formed Yahoo symbol outside the universe is accepted when the lake has indicators for it.
+        A well-formed Yahoo symbol outside the universe is accepted when the lake has indicators for it in
+        its newest months (`report.has_indicators`: a read of the symbol's rows only, newest month first).
         """
         resolution = self.universe.resolve(text)
         if resolution.found:
@@ -164,7 +165,7 @@ class ReportService:
         candidate = text.strip().upper()
         try:
             layout.validate_ticker(candidate)
-            if self.lake.partitions("indicators", candidate):
+            if has_indicators(self.lake, candidate):
                 return candidate, candidate
         except InvalidArgumentValue:
             pass

@@ -81,7 +81,7 @@ def check(
         wanted = _tickers(tickers)
         reports = []
         for name in datasets:
-            if dataset is None and not opened.partitions(name):
+            if dataset is None and not opened.months(name):
                 continue
             report = check_dataset(opened, name, wanted, start, end)
             if save:
@@ -113,7 +113,7 @@ def check(
                     )
                 console.print(table)
             if not reports:
-                typer.echo("no dataset has partitions in this lake")
+                typer.echo("no dataset has data in this lake")
         if any(not report.passed for report in reports):
             raise typer.Exit(1)
 

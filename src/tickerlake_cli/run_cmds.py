@@ -16,15 +16,22 @@ LakeOption = Annotated[
 ]
 
 
-def _resolve_tickers(text: str | None) -> list[str]:
-    from dagster_project.partitions import universe_tickers
+def _resolve_tickers(text: str | None) -> list[str] | None:
+    """The Yahoo symbols named by --tickers (DR symbols resolved); None when the option was not given.
+
+    An empty value is an error, never "everything"."""
     from pipelines.sources import load_universe
 
-    if not text:
-        return universe_tickers()
+    if text is None:
+        return None
+    items = [part.strip() for part in text.split(",")]
+    if not text.strip() or all(not item for item in items):
+        raise ValueError(
+            f"--tickers {text!r} is not valid: expected comma-separated symbols (e.g. NVDA,D05.SI)"
+        )
     universe = load_universe()
     symbols = []
-    for item in [part.strip() for part in text.split(",")]:
+    for item in items:
         if not item:
             raise ValueError(f"--tickers {text!r} is not valid: an empty ticker between commas")
         resolution = universe.resolve(item)
@@ -35,6 +42,52 @@ def _resolve_tickers(text: str | None) -> list[str]:
     return list(dict.fromkeys(symbols))
 
 
+def _check_source(name: str | None, uri: str) -> str:
+    """The source to run with: the deployment's (sample on a local lake, yahoo on S3) unless given; it is
+    opened now, so a bad name or a missing folder is one line before any run starts."""
+    from pipelines.sources import get_source
+
+    if name is None:
+        name = "yahoo" if uri.startswith("s3://") else "sample"
+    if not name.strip():
+        raise ValueError("--source '' is not valid: expected sample, yahoo or dir:PATH")
+    get_source(name)
+    return name
+
+
+def _check_lake(uri: str) -> None:
+    """A local lake path that is a file (or under one) is refused, naming it."""
+    if uri.startswith("s3://"):
+        return
+    from pathlib import Path
+    from urllib.parse import unquote, urlsplit
+
+    path = Path(unquote(urlsplit(uri).path) if uri.startswith("file:") else uri).expanduser()
+    for candidate in (path, *path.parents):
+        if candidate.exists():
+            if not candidate.is_dir():
+                raise ValueError(f"lake {uri!r} is not valid: {str(candidate)!r} is a file, not a folder")
+            return
+
+
+def _summary_rows(summary) -> list[tuple[str, str]]:
+    rows = [
+        ("run", summary.run_id or "-"),
+        ("tickers × months", f"{summary.tickers} × {summary.months} ({summary.start} … {summary.end})"),
+    ]
+    for name in ("prices", "indicators", "percentiles", "features"):
+        rows.append((f"rows written: {name}", f"{summary.rows.get(name, 0):,}"))
+    rows.append(("raw fetches stored", str(summary.objects.get("raw_prices", 0))))
+    rows.append(("month versions written", str(len(summary.versions))))
+    rows.append(("quarantined (ticker, date)", str(len(summary.quarantined))))
+    rows.append(("tickers skipped / failed", f"{len(summary.skipped)} / {len(summary.failed)}"))
+    rows.append(("checks failed / warned", f"{len(summary.checks_failed)} / {len(summary.checks_warned)}"))
+    rows.append(("Dagster events recorded", str(summary.events)))
+    rows.append(("reports pre-warmed", str(summary.reports)))
+    rows.append(("elapsed", f"{summary.elapsed_s:.1f} s"))
+    return rows
+
+
 def register(app: typer.Typer) -> None:
     @app.command()
     def run(
@@ -42,28 +95,50 @@ def register(app: typer.Typer) -> None:
         tickers: Annotated[
             str | None, typer.Option(help="Comma-separated DR or Yahoo symbols (default: the universe).")
         ] = None,
+        universe: Annotated[
+            str | None,
+            typer.Option(
+                help="A universe CSV (yahoo_symbol column at least; default: TICKERLAKE_UNIVERSE or the bundled one)."
+            ),
+        ] = None,
         start: Annotated[
             str | None, typer.Option(help="First date, YYYY-MM-DD (default: a year before --end).")
         ] = None,
         end: Annotated[str | None, typer.Option(help="Last date, YYYY-MM-DD (default: today, UTC).")] = None,
-        source: Annotated[str, typer.Option(help="sample (offline), yahoo, or dir:PATH.")] = "sample",
-        chunk: Annotated[int, typer.Option(help="Tickers per Dagster run.", min=1)] = 4,
-        workers: Annotated[int, typer.Option(help="Processes running chunks in parallel.", min=1)] = 2,
+        source: Annotated[
+            str | None,
+            typer.Option(
+                help="sample (offline), yahoo, or dir:PATH (default: sample on a local lake, yahoo on S3)."
+            ),
+        ] = None,
         record: Annotated[
             bool,
-            typer.Option("--record/--no-record", help="Keep the Dagster run history (for `tickerlake ui`)."),
+            typer.Option("--record/--no-record", help="Keep the run in DAGSTER_HOME (for `tickerlake ui`)."),
         ] = True,
         reports: Annotated[
             bool, typer.Option("--reports/--no-reports", help="Pre-warm the report cache.")
         ] = True,
+        output: Annotated[str, typer.Option("--format", help="Summary as table or json.")] = "table",
     ) -> None:
-        """Materialize raw → prices → indicators → percentiles → features (and reports) through Dagster."""
+        """Materialize raw → prices → indicators → percentiles → features (and reports) through Dagster:
+        one run over the months of the range, recorded in DAGSTER_HOME."""
+        import json
+
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
         from rich.table import Table
 
         console = Console(stderr=True)
         with user_errors():
+            if output not in ("table", "json"):
+                raise ValueError(f"--format {output!r} is not valid: expected table or json")
+            if universe is not None:
+                from pipelines.sources import load_universe
+
+                if not universe.strip():
+                    raise ValueError("--universe '' is not valid: expected the path of a universe CSV")
+                load_universe(universe)  # a bad file is one line now, naming the line
+                os.environ["TICKERLAKE_UNIVERSE"] = str(universe)
             from lake import layout
             from lake.config import Settings
 
@@ -74,15 +149,27 @@ def register(app: typer.Typer) -> None:
                 else (dt.date.fromisoformat(end_date) - dt.timedelta(days=365)).isoformat()
             )
             symbols = _resolve_tickers(tickers)
-            from dagster_project.definitions import build_defs
-            from dagster_project.runner import date_keys, run_lake
-
-            dates = date_keys(start_date, end_date)
             uri = lake or Settings.from_env().lake_uri
-            defs = build_defs(lake_uri=uri, source=source)
+            _check_lake(uri)
+            source_name = _check_source(source, uri)
+            from dagster_project.runner import check_range
+
+            check_range(start_date, end_date)
+            months = layout.months_between(start_date, end_date)
+            import dagster as dg
+
+            from dagster_project.definitions import build_defs
+            from dagster_project.runner import run_lake
             from lake import Lake
 
             Lake.open(uri).init()
+            defs = build_defs(lake_uri=uri, source=source_name)
+            instance = None if record else dg.DagsterInstance.ephemeral()
+
+            def stop(signum: int, _frame: object) -> None:
+                raise KeyboardInterrupt(f"signal {signum}")
+
+            signal.signal(signal.SIGTERM, stop)
             with Progress(
                 TextColumn("[bold]{task.description}"),
                 BarColumn(),
@@ -90,48 +177,53 @@ def register(app: typer.Typer) -> None:
                 TimeElapsedColumn(),
                 console=console,
                 transient=False,
+                disable=output == "json",
             ) as progress:
-                task = progress.add_task("partitions", total=len(symbols) * len(dates))
+                task = progress.add_task("month objects", total=len(months) * 4)
+                written = {"rows": 0}
 
-                def advance(chunk: list[str], count: int) -> None:
-                    progress.update(task, advance=count, description=f"done {chunk[-1]}")
+                def advance(dataset: str, write) -> None:
+                    written["rows"] += write.rows_written
+                    progress.update(
+                        task,
+                        advance=1,
+                        description=f"{dataset} {write.month}: {write.tickers} tickers, {written['rows']:,} rows",
+                    )
 
-                summary = run_lake(
-                    defs,
-                    symbols,
-                    dates[0],
-                    dates[-1],
-                    chunk_size=chunk,
-                    workers=workers,
-                    on_chunk=advance,
-                    with_reports=reports,
-                    lake_uri=uri,
-                    source=source,
-                    record=record,
-                )
-        table = Table(
-            title=f"tickerlake run: {len(symbols)} tickers × {len(dates)} weekdays ({dates[0]} … {dates[-1]})"
-        )
-        table.add_column("what")
-        table.add_column("count", justify="right")
-        table.add_row("partitions requested", str(summary.partitions))
-        table.add_row("partitions done (features written)", str(summary.done))
-        table.add_row("no session (holiday or missing bar)", str(summary.skipped))
-        table.add_row("quarantined", str(len(summary.quarantined)))
-        table.add_row("failed", str(summary.failed_partitions))
-        table.add_row("objects written", str(summary.objects_written))
-        table.add_row("reports pre-warmed", str(summary.reports))
-        table.add_row(
-            "checks failed / warned", f"{len(summary.checks_failed)} / {len(summary.checks_warned)}"
-        )
-        table.add_row("elapsed", f"{summary.elapsed_s:.1f} s")
-        Console().print(table)
-        for ticker, date in sorted(summary.quarantined)[:20]:
-            console.print(
-                f"quarantined: {ticker} {date} (see `tickerlake lineage` and quarantine/ in the lake)"
-            )
-        for line in summary.failed:
-            console.print(f"[red]failed[/red]: {line}")
+                try:
+                    summary = run_lake(
+                        defs,
+                        symbols,
+                        start_date,
+                        end_date,
+                        instance=instance,
+                        with_reports=reports,
+                        on_write=advance,
+                    )
+                except KeyboardInterrupt:
+                    console.print(
+                        "[red]stopped[/red]: the run was interrupted; months written so far are kept"
+                    )
+                    raise typer.Exit(130) from None
+        if output == "json":
+            print(json.dumps(summary.to_dict(), indent=1))
+        else:
+            table = Table(title="tickerlake run")
+            table.add_column("what")
+            table.add_column("value", justify="right")
+            for name, value in _summary_rows(summary):
+                table.add_row(name, value)
+            Console().print(table)
+        for key, reason in sorted(summary.quarantined.items())[:20]:
+            console.print(f"quarantined: {key}: {reason}")
+        for name in summary.checks_failed:
+            console.print(f"[red]check failed[/red]: {name}")
+        for name in summary.checks_warned:
+            console.print(f"[yellow]check warned[/yellow]: {name}")
+        for key, reason in sorted(summary.failed.items()):
+            console.print(f"[red]failed[/red]: {key}: {reason}")
+        if summary.error:
+            console.print(f"[red]run failed[/red]: {summary.error}")
         if not summary.ok:
             raise typer.Exit(1)
 

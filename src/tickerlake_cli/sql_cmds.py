@@ -135,7 +135,7 @@ def sql(
         bool, typer.Option("--athena", help="Run on Amazon Athena through the Glue catalog.")
     ] = False,
     show_files: Annotated[
-        bool, typer.Option("--show-files", help="List the partition files read (on stderr).")
+        bool, typer.Option("--show-files", help="List the month objects read (on stderr).")
     ] = False,
     params: Annotated[
         list[str] | None,
@@ -156,8 +156,9 @@ def sql(
 ) -> None:
     """Run Athena SQL over the lake's tables: locally on DuckDB (translated), or on Athena with --athena.
 
-    Every table shows the latest version of each partition. Locally only the partition files the WHERE
-    clause can match are read ("files read: N of M" on stderr).
+    Every table shows the latest version of each month object. `date` is a DATE (compare it with
+    DATE '2025-03-28'); `month` ('YYYY-MM') is the partition key. Locally only the month objects the WHERE
+    clause's `month` and `date` conditions can match are read ("files read: N of M" on stderr).
     """
     with user_errors():
         import pyarrow as pa

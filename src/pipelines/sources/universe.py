@@ -12,6 +12,7 @@ typo like ``DBS91`` answers "did you mean DBS19?". Text that is not shaped like 
 from __future__ import annotations
 
 import csv
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -158,26 +159,30 @@ def read_universe(path: str | Path) -> Universe:
     """Read and validate a universe CSV."""
     with open(path, newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
-        missing = [c for c in _COLUMNS if c not in (reader.fieldnames or [])]
+        missing = [c for c in ("yahoo_symbol",) if c not in (reader.fieldnames or [])]
         if missing:
             raise ValueError(f"universe file {path} lacks columns {missing}; has {reader.fieldnames}")
         listings = []
         for line, row in enumerate(reader, start=2):
             try:
-                dr = row["dr_symbol"].strip() or None
+                cell = {name: (value or "").strip() for name, value in row.items() if isinstance(name, str)}
+                dr = cell.get("dr_symbol") or None
+                yahoo = validate_ticker(cell.get("yahoo_symbol", ""))
                 listings.append(
                     Listing(
-                        yahoo_symbol=validate_ticker(row["yahoo_symbol"].strip()),
+                        yahoo_symbol=yahoo,
                         dr_symbol=validate_ticker(dr) if dr else None,
-                        name=row["name"].strip(),
-                        exchange=row["exchange"].strip(),
-                        currency=row["currency"].strip(),
-                        quote_type=row["quote_type"].strip() or "EQUITY",
-                        sector=row["sector"].strip() or None,
+                        name=cell.get("name") or yahoo,
+                        exchange=cell.get("exchange", ""),
+                        currency=cell.get("currency", ""),
+                        quote_type=cell.get("quote_type") or "EQUITY",
+                        sector=cell.get("sector") or None,
                     )
                 )
             except ValueError as exc:
                 raise ValueError(f"universe file {path}, line {line}: {exc}") from exc
+    if not listings:
+        raise ValueError(f"universe file {path} lists no ticker")
     return Universe(listings)
 
 
@@ -186,6 +191,25 @@ def _bundled() -> Universe:
     return read_universe(UNIVERSE_CSV)
 
 
+@lru_cache(maxsize=4)
+def _from_file(path: str, mtime_ns: int) -> Universe:
+    return read_universe(path)
+
+
+def universe_path() -> Path | None:
+    """The user's universe file (``TICKERLAKE_UNIVERSE``), or None for the bundled one."""
+    value = os.environ.get("TICKERLAKE_UNIVERSE", "").strip()
+    return Path(value).expanduser() if value else None
+
+
 def load_universe(path: str | Path | None = None) -> Universe:
-    """The bundled universe (cached), or the one in ``path``."""
-    return _bundled() if path is None else read_universe(path)
+    """The universe in ``path``, else in ``TICKERLAKE_UNIVERSE``, else the bundled one (each cached until
+    its file changes). A missing file or a bad row is a ValueError naming the file (and the line)."""
+    path = Path(path) if path is not None else universe_path()
+    if path is None:
+        return _bundled()
+    try:
+        mtime = path.stat().st_mtime_ns
+    except OSError as exc:
+        raise ValueError(f"universe file {str(path)!r} cannot be read: {exc.strerror or exc}") from None
+    return _from_file(str(path), mtime)
