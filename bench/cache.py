@@ -45,7 +45,7 @@ def task_cache(args: dict[str, Any]) -> dict[str, Any]:
             store = open_store(f"s3://{BUCKET}")
             cache = ReportCache.create("hybrid", sqlite_path=Path(root) / "cache.db", store=store)
             service = ReportService(lake, cache, store, llm_client=None)
-            date = max(d for _, d in lake.partitions("indicators", symbol))
+            date = lake.latest_date("indicators", symbol)
             keys = [layout.cache_key(symbol, date, name) for name in (REPORT_FILE, CHART_FILE)]
             pdf_key = layout.report_pdf_key(symbol, date)
 

@@ -207,7 +207,7 @@ def request_log(days: int, *, per_day: int = 600, seed: int = 1) -> list[tuple[d
 
 
 def data_updates(days: int, *, seed: int = 2) -> dict[tuple[str, str], list[dt.datetime]]:
-    """Half the (ticker, date) partitions are corrected 1-12 h after they landed (reprocessing)."""
+    """Half the (ticker, date) rows are corrected 1-12 h after they landed (reprocessing)."""
     rng = np.random.default_rng(seed)
     updates = {}
     for offset in range(-3, days):

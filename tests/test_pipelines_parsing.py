@@ -1,4 +1,5 @@
-"""Raw envelope -> prices rows, and the corpus of bad payloads each refused with an exact error."""
+"""Raw fetch -> prices rows: ``parse_fetch`` (one fetch, keeping its good bars and rejecting each bad one with
+an exact message) and the strict ``parse_envelope`` (the first problem refuses the whole envelope)."""
 
 import copy
 import datetime as dt
@@ -7,7 +8,15 @@ import json
 import pytest
 
 from pipelines.exceptions import PayloadError
-from pipelines.parsing import PRICE_COLUMNS, bars_frame, parse_bar, parse_envelope, parse_envelopes
+from pipelines.parsing import (
+    PRICE_COLUMNS,
+    Rejected,
+    bars_frame,
+    parse_bar,
+    parse_envelope,
+    parse_envelopes,
+    parse_fetch,
+)
 
 
 def _row(date, o=10.0, h=11.0, lo=9.5, c=10.5, adj=10.4, v=1000):
@@ -269,3 +278,171 @@ def test_parse_bar_takes_the_dated_bar_of_a_checked_envelope_and_bars_make_one_f
         parse_bar(two, "2025-06-11")
     with pytest.raises(PayloadError, match="differs from the expected symbol"):
         parse_bar(two, "2025-06-10", expected_symbol="U11.SI")
+
+
+# -- parse_fetch: one fetch, bar by bar ----------------------------------------------------------------
+
+
+def _dates(frame):
+    return [d.isoformat() for d in frame["date"]]
+
+
+def test_fetch_of_good_bars_is_every_bar_oldest_first():
+    document = envelope(
+        _row("2025-06-05"), _row("2025-06-06"), _row("2025-06-09"), _row("2025-06-10", c=10.9)
+    )
+    frame, rejected = parse_fetch(json.dumps(document).encode(), expected_symbol="D05.SI")
+    assert rejected == []
+    assert list(frame.columns) == list(PRICE_COLUMNS)
+    assert _dates(frame) == ["2025-06-05", "2025-06-06", "2025-06-09", "2025-06-10"]
+    assert frame["close"].tolist() == [10.5, 10.5, 10.5, 10.9]
+    assert (frame["ticker"] == "D05.SI").all() and str(frame["volume"].dtype) == "int64"
+    assert frame.equals(parse_envelope(document))  # the strict parser agrees on a clean fetch
+
+
+@pytest.mark.parametrize(("document", "message"), [c[1:] for c in BAD_ROWS], ids=[c[0] for c in BAD_ROWS])
+def test_bad_bar_is_rejected_naming_field_row_and_value_and_the_good_bars_are_kept(document, message):
+    bad = document["payload"]["history"][0]
+    fetch = envelope(bad, _row("2025-06-11"), _row("2025-06-09"), fetched_at="2025-06-11T10:00:00Z")
+    frame, rejected = parse_fetch(fetch)
+    assert _dates(frame) == ["2025-06-09", "2025-06-11"]
+    [item] = rejected
+    assert isinstance(item, Rejected)
+    assert item.reason == message  # row 0: the bad bar's place in the fetch
+    assert item.record == bad  # the bar as given
+    readable = isinstance(bad, dict) and bad.get("date") == "2025-06-10"
+    assert item.date == ("2025-06-10" if readable else None)
+
+
+def test_rejected_bar_names_its_own_row():
+    fetch = envelope(_row("2025-06-06"), _row("2025-06-09", h=9.0), _row("2025-06-10", c="abc"))
+    frame, rejected = parse_fetch(fetch)
+    assert _dates(frame) == ["2025-06-06"]
+    assert [(r.date, r.reason) for r in rejected] == [
+        ("2025-06-09", "payload.history[1].high: must be >= low 9.5 (value: 9.0)"),
+        ("2025-06-10", "payload.history[2].close: must be a number (value: 'abc')"),
+    ]
+
+
+def test_a_date_given_twice_sets_aside_every_bar_of_that_date():
+    fetch = envelope(
+        _row("2025-06-06"), _row("2025-06-09", c=10.0), _row("2025-06-10"), _row("2025-06-09", c=11.0)
+    )
+    frame, rejected = parse_fetch(fetch)
+    assert _dates(frame) == ["2025-06-06", "2025-06-10"]
+    assert [(r.date, r.reason) for r in rejected] == [
+        ("2025-06-09", "payload.history[1].date: is a duplicate date (rows 1, 3): the bar is ambiguous "
+                       "(value: '2025-06-09')"),
+        ("2025-06-09", "payload.history[3].date: is a duplicate date (rows 1, 3): the bar is ambiguous "
+                       "(value: '2025-06-09')"),
+    ]  # fmt: skip
+
+
+def test_a_date_given_twice_is_ambiguous_even_when_one_bar_is_bad():
+    fetch = envelope(_row("2025-06-09", c=12.0), _row("2025-06-09"))
+    frame, rejected = parse_fetch(fetch)
+    assert frame.empty
+    assert [r.reason for r in rejected] == [
+        "payload.history[0].close: must lie within [low, high] = [9.5, 11.0] (value: 12.0)",
+        "payload.history[1].date: is a duplicate date (rows 0, 1): the bar is ambiguous (value: '2025-06-09')",
+    ]
+
+
+def test_bar_after_fetched_at_is_rejected_and_the_earlier_bars_kept():
+    fetch = envelope(_row("2025-06-10"), _row("2025-06-12"), fetched_at="2025-06-10T10:00:00Z")
+    frame, rejected = parse_fetch(fetch)
+    assert _dates(frame) == ["2025-06-10"]
+    assert [(r.date, r.reason) for r in rejected] == [
+        ("2025-06-12", "payload.history[1].date: is in the future of fetched_at 2025-06-10T10:00:00Z "
+                       "(value: '2025-06-12')")
+    ]  # fmt: skip
+
+
+def test_fetch_with_an_asian_bar_dated_ahead_of_the_utc_date_keeps_it():
+    frame, rejected = parse_fetch(envelope(_row("2025-06-11"), fetched_at="2025-06-10T23:30:00Z"))
+    assert (_dates(frame), rejected) == (["2025-06-11"], [])
+
+
+@pytest.mark.parametrize("date", ["2025-02-30", "2025-W24-2", "10/06/2025", 20250610, None])
+def test_unreadable_bar_date_is_rejected_without_a_date(date):
+    frame, rejected = parse_fetch(envelope(_row(date), _row("2025-06-10")))
+    assert _dates(frame) == ["2025-06-10"]
+    [item] = rejected
+    assert item.date is None
+    assert item.reason == f"payload.history[0].date: must be a date written YYYY-MM-DD (value: {date!r})"
+
+
+def test_bars_in_any_order_come_out_sorted():
+    frame, rejected = parse_fetch(envelope(_row("2025-06-10"), _row("2025-06-06"), _row("2025-06-09")))
+    assert (_dates(frame), rejected) == (["2025-06-06", "2025-06-09", "2025-06-10"], [])
+
+
+def test_as_of_must_be_a_date_but_is_not_compared_with_the_bars():
+    frame, _ = parse_fetch(envelope(_row("2025-06-09"), as_of="2025-06-10"))
+    assert _dates(frame) == ["2025-06-09"]
+    with pytest.raises(PayloadError) as caught:
+        parse_fetch(envelope(as_of="2025-02-30"))
+    assert str(caught.value) == "as_of: must be a date written YYYY-MM-DD (value: '2025-02-30')"
+
+
+def test_fetch_whose_every_bar_is_bad_is_an_empty_frame_with_the_prices_columns():
+    frame, rejected = parse_fetch(envelope(_row("2025-06-09", v=-1), _row("2025-06-10", adj=0)))
+    assert frame.empty and list(frame.columns) == list(PRICE_COLUMNS)
+    assert [r.date for r in rejected] == ["2025-06-09", "2025-06-10"]
+
+
+def _without(field):
+    document = envelope()
+    del document[field]
+    return document
+
+
+def _history(value):
+    document = envelope()
+    document["payload"]["history"] = value
+    return document
+
+
+ENVELOPE_PROBLEMS = [
+    ("not JSON", json.dumps(envelope()).encode()[:-25], "<document>: is not valid JSON: "),
+    ("not an object", b"[1, 2]", "<document>: must be a JSON object (value: 'list')"),
+    ("not UTF-8", b"\xff\xfe{}", "<document>: is not UTF-8 text"),
+    ("key given twice", b'{"source": "a", "source": "b"}', "source: is given twice in one object"),
+    *[(f"no {f}", _without(f), f"{f}: is missing (value: None)")
+      for f in ("source", "symbol", "as_of", "fetched_at", "payload")],
+    ("source not text", envelope(source=7), "source: must be the name of a source (value: 7)"),
+    ("unsafe symbol", envelope(symbol="../../etc"), "symbol: must be a Yahoo symbol such as 'D05.SI'"),
+    ("naive fetched_at", envelope(fetched_at="2025-06-10 10:00"), "fetched_at: must carry a time zone"),
+    ("fetched_at ahead", envelope(fetched_at="2099-01-01T00:00:00Z"), "fetched_at: is in the future"),
+    ("payload not object", envelope(payload=None), "payload: must be an object (value: None)"),
+    ("no history", _history(None), "payload.history: must be a list of daily bars (value: None)"),
+    ("history not list", _history({"0": _row("2025-06-10")}), "payload.history: must be a list of daily bars"),
+    ("empty history", _history([]), "payload.history: is empty: no daily bar (value: [])"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"), [c[1:] for c in ENVELOPE_PROBLEMS], ids=[c[0] for c in ENVELOPE_PROBLEMS]
+)
+def test_envelope_problem_refuses_the_whole_fetch(raw, message):
+    with pytest.raises(PayloadError) as caught:
+        parse_fetch(raw)
+    assert str(caught.value).startswith(message)
+    assert caught.value.row is None
+
+
+def test_fetch_for_another_symbol_is_refused_and_a_dr_symbol_is_its_yahoo_symbol():
+    with pytest.raises(PayloadError) as caught:
+        parse_fetch(envelope(), expected_symbol="U11.SI")
+    assert str(caught.value) == "symbol: differs from the expected symbol 'U11.SI' (value: 'D05.SI')"
+    frame, _ = parse_fetch(envelope(), expected_symbol="DBS19")
+    assert frame["ticker"].tolist() == ["D05.SI"]
+
+
+def test_parse_fetch_reads_text_bytes_and_dicts_alike_and_leaves_the_input_alone():
+    document = envelope(_row("2025-06-09"), _row("2025-06-10", c="x"))
+    before = copy.deepcopy(document)
+    results = [parse_fetch(raw) for raw in (document, json.dumps(document), json.dumps(document).encode())]
+    assert document == before
+    for frame, rejected in results[1:]:
+        assert frame.equals(results[0][0]) and rejected == results[0][1]

@@ -9,8 +9,16 @@ import pytest
 
 import schemas
 from lake.exceptions import InvalidTicker
-from pipelines.parsing import parse_envelope
-from pipelines.sources import SampleSource, envelope_bytes, get_source, load_universe, trading_days
+from pipelines.parsing import parse_fetch
+from pipelines.sources import (
+    DirectorySource,
+    SampleSource,
+    YahooSource,
+    envelope_bytes,
+    get_source,
+    load_universe,
+    trading_days,
+)
 from pipelines.sources.calendars import exchange_for
 from pipelines.sources.sample import MISSING_DAY_RATE
 
@@ -23,7 +31,10 @@ def sample():
 
 
 def _bars(source, symbol, start, end):
-    return {e["as_of"]: e["payload"]["history"][0] for e in source.fetch(symbol, start, end)}
+    """Date -> history row of one fetch (which is one envelope holding every bar, or none)."""
+    envelopes = source.fetch(symbol, start, end)
+    assert len(envelopes) <= 1
+    return {row["date"]: row for e in envelopes for row in e["payload"]["history"]}
 
 
 # -- calendars -----------------------------------------------------------------------------------------
@@ -106,17 +117,59 @@ def test_sample_misses_a_small_deterministic_share_of_trading_days(sample):
 
 
 def test_sample_never_dates_a_bar_after_the_fetch(sample):
-    bars = _bars(sample, "NVDA", "2026-06-01", "2026-12-31")
-    assert max(bars) <= "2026-06-30"
+    [envelope] = sample.fetch("NVDA", "2026-06-01", "2026-12-31")
+    assert envelope["as_of"] == max(row["date"] for row in envelope["payload"]["history"]) <= "2026-06-30"
+    assert envelope["request"]["end"] == "2026-12-31"  # what was asked, not what came back
+
+
+def test_sample_fetch_is_one_envelope_holding_every_bar_of_the_range(sample):
+    envelopes = sample.fetch("D05.SI", "2025-01-01", "2025-03-31")
+    assert len(envelopes) == 1
+    envelope = envelopes[0]
+    dates = [row["date"] for row in envelope["payload"]["history"]]
+    expected = [d.isoformat() for d in sample.history("D05.SI", "2025-01-01", "2025-03-31")["date"]]
+    assert dates == expected and len(dates) > 55  # every bar, oldest first
+    assert envelope["as_of"] == dates[-1]
+    assert (envelope["request"]["start"], envelope["request"]["end"]) == ("2025-01-01", "2025-03-31")
+
+
+def test_sample_as_of_is_the_last_bar_when_the_range_ends_on_a_holiday(sample):
+    # 2025-01-29 and -30 are Chinese New Year on SGX: the fetch ends with the bar before them.
+    [envelope] = sample.fetch("D05.SI", "2025-01-20", "2025-01-30")
+    last = sample.history("D05.SI", "2025-01-20", "2025-01-30")["date"].iloc[-1].isoformat()
+    assert envelope["as_of"] == envelope["payload"]["history"][-1]["date"] == last <= "2025-01-28"
+
+
+@pytest.mark.parametrize(
+    ("symbol", "start", "end"),
+    [("D05.SI", "2025-01-29", "2025-01-30"),  # SGX holidays
+     ("NVDA", "2025-06-07", "2025-06-08"),  # a weekend
+     ("NVDA", "2026-07-01", "2026-07-31")],  # after the fetch: no bar yet
+)  # fmt: skip
+def test_sample_range_without_a_bar_is_an_empty_fetch(sample, symbol, start, end):
+    assert sample.fetch(symbol, start, end) == []
+
+
+def test_sample_facts_are_those_of_the_fetchs_last_bar(sample):
+    [wide] = sample.fetch("D05.SI", "2024-01-01", "2025-06-30")
+    [last_day] = sample.fetch("D05.SI", wide["as_of"], wide["as_of"])
+    [earlier] = sample.fetch("D05.SI", "2024-01-01", "2024-06-28")
+    assert wide["payload"]["facts"] == last_day["payload"]["facts"]
+    assert wide["payload"]["facts"]["market_cap"] != earlier["payload"]["facts"]["market_cap"]
+    last = wide["payload"]["history"][-1]
+    facts = wide["payload"]["facts"]
+    assert facts["fifty_two_week_low"] <= last["close"] <= facts["fifty_two_week_high"]
 
 
 def test_sample_envelopes_parse_and_validate_as_prices(sample):
-    envelopes = sample.fetch("7974.T", "2024-01-01", "2025-12-31")
-    prices = pd.concat([parse_envelope(envelope_bytes(e), expected_symbol="7974.T") for e in envelopes])
+    [envelope] = sample.fetch("7974.T", "2024-01-01", "2025-12-31")
+    prices, rejected = parse_fetch(envelope_bytes(envelope), expected_symbol="7974.T")
+    assert rejected == []
     lineage = {"source_raw_key": "raw/k", "source_raw_version": "v", "computation_version": "1.0.0",
                "computed_at": pd.Timestamp(NOW), "run_id": "r"}  # fmt: skip
     validated = schemas.validate("prices", prices.assign(**lineage))
-    assert len(validated) == len(envelopes) > 400
+    assert len(validated) == len(envelope["payload"]["history"]) > 400
+    assert prices["date"].iloc[-1].isoformat() == envelope["as_of"]
 
 
 def test_sample_envelope_shape(sample):
@@ -156,11 +209,11 @@ def test_sample_prices_look_like_a_market(sample):
 def test_sample_pays_dividends_and_adjusts_the_close(sample):
     payers = 0
     for listing in list(load_universe())[:12]:
-        rows = sample.fetch(listing.yahoo_symbol, "2023-01-01", "2024-12-31")
-        dividends = [e["payload"]["history"][0]["dividends"] for e in rows]
-        if any(dividends):
+        [envelope] = sample.fetch(listing.yahoo_symbol, "2023-01-01", "2024-12-31")
+        rows = envelope["payload"]["history"]
+        if any(row["dividends"] for row in rows):
             payers += 1
-            first = rows[0]["payload"]["history"][0]
+            first = rows[0]
             assert first["adj_close"] < first["close"]
     assert 3 <= payers <= 11
 
@@ -174,6 +227,13 @@ def test_sample_is_fast_enough_for_the_whole_universe(sample):
 def test_hostile_symbol_is_refused(sample):
     with pytest.raises(InvalidTicker):
         sample.fetch("../etc/passwd", "2025-01-01", "2025-01-31")
+
+
+def test_each_source_names_the_raw_area_its_fetches_go_to(tmp_path):
+    assert SampleSource.source_tag == get_source("sample").source_tag == "sample"
+    assert YahooSource.source_tag == get_source("yahoo").source_tag == get_source("yfinance").source_tag
+    assert YahooSource.source_tag == "yfinance"
+    assert DirectorySource.source_tag == get_source(f"dir:{tmp_path}").source_tag == "dir"
 
 
 def test_unknown_source_is_refused():

@@ -9,7 +9,7 @@ import pytest
 
 import schemas
 from pipelines.exceptions import PayloadError, SourceError
-from pipelines.parsing import parse_envelope
+from pipelines.parsing import parse_envelope, parse_fetch
 from pipelines.sources import YahooSource, envelope_bytes, get_source
 
 FIXTURES = Path(__file__).parent / "fixtures" / "yahoo"
@@ -75,20 +75,38 @@ def test_fetch_makes_one_history_request_for_the_range():
     assert (call["interval"], call["auto_adjust"], call["actions"]) == ("1d", False, True)
 
 
-def test_fetch_returns_one_envelope_per_trading_day_with_that_days_row():
+def test_fetch_returns_one_envelope_with_every_bar_of_the_range():
     source = source_for(FakeTicker.recorded("D05.SI"))
     envelopes = source.fetch("D05.SI", dt.date(2025, 6, 3), dt.date(2025, 6, 10))
-    assert [e["as_of"] for e in envelopes] == ["2025-06-03", "2025-06-04", "2025-06-05", "2025-06-06",
-                                               "2025-06-09", "2025-06-10"]  # fmt: skip
-    first = envelopes[0]
-    assert first["source"] == "yfinance"
-    assert first["fetched_at"] == "2025-06-14T02:00:00.000000Z"
-    assert first["request"] == {"start": "2025-06-03", "end": "2025-06-10", "interval": "1d",
-                                "auto_adjust": False, "actions": True}  # fmt: skip
-    assert first["payload"]["history"] == [
-        {"date": "2025-06-03", "open": 45.60, "high": 46.08, "low": 45.52, "close": 45.98, "adj_close": 44.739,
-         "volume": 2876100, "dividends": 0.0, "splits": 0.0}
+    assert len(envelopes) == 1
+    envelope = envelopes[0]
+    assert [row["date"] for row in envelope["payload"]["history"]] == [
+        "2025-06-03", "2025-06-04", "2025-06-05", "2025-06-06", "2025-06-09", "2025-06-10"
     ]  # fmt: skip
+    assert envelope["as_of"] == "2025-06-10"
+    assert (envelope["source"], envelope["ticker"], envelope["symbol"]) == ("yfinance", "D05.SI", "D05.SI")
+    assert envelope["fetched_at"] == "2025-06-14T02:00:00.000000Z"
+    assert envelope["request"] == {"start": "2025-06-03", "end": "2025-06-10", "interval": "1d",
+                                   "auto_adjust": False, "actions": True}  # fmt: skip
+    assert envelope["payload"]["history"][0] == {
+        "date": "2025-06-03", "open": 45.60, "high": 46.08, "low": 45.52, "close": 45.98, "adj_close": 44.739,
+        "volume": 2876100, "dividends": 0.0, "splits": 0.0
+    }  # fmt: skip
+    assert envelope["payload"]["history"][-1]["close"] == 46.52
+
+
+def test_as_of_is_the_last_bar_yahoo_returned_not_the_end_asked():
+    source = source_for(FakeTicker.recorded("D05.SI"))
+    [weekend_end] = source.fetch("D05.SI", "2025-06-03", "2025-06-08")  # ends on a Sunday
+    assert weekend_end["as_of"] == weekend_end["payload"]["history"][-1]["date"] == "2025-06-06"
+    [short] = source.fetch("D05.SI", "2025-06-09", "2025-06-20")  # Yahoo has bars up to 06-13 only
+    assert short["as_of"] == "2025-06-13"
+    assert short["request"]["end"] == "2025-06-20"
+    assert len(short["payload"]["history"]) == 5
+
+
+def test_source_tag_is_yfinance():
+    assert YahooSource.source_tag == "yfinance"
 
 
 def test_bar_dates_are_exchange_local_not_shifted_to_utc():
@@ -120,8 +138,8 @@ def test_facts_are_mapped_from_info():
 
 
 def test_dividends_and_splits_are_carried():
-    envelopes = source_for(FakeTicker.recorded("NVDA")).fetch("NVDA", "2024-06-10", "2024-06-11")
-    rows = [e["payload"]["history"][0] for e in envelopes]
+    [envelope] = source_for(FakeTicker.recorded("NVDA")).fetch("NVDA", "2024-06-10", "2024-06-11")
+    rows = envelope["payload"]["history"]
     assert [(r["date"], r["splits"], r["dividends"]) for r in rows] == [
         ("2024-06-10", 10.0, 0.0),
         ("2024-06-11", 0.0, 0.01),
@@ -130,24 +148,30 @@ def test_dividends_and_splits_are_carried():
 
 def test_recorded_envelopes_parse_and_validate_as_prices():
     envelopes = source_for(FakeTicker.recorded("NVDA")).fetch("NVDA19", "2024-06-01", "2024-06-30")
-    frames = [parse_envelope(envelope_bytes(e), expected_symbol="NVDA") for e in envelopes]
-    prices = pd.concat(frames, ignore_index=True)
+    assert len(envelopes) == 1 and envelopes[0]["ticker"] == "NVDA19"
+    prices, rejected = parse_fetch(envelope_bytes(envelopes[0]), expected_symbol="NVDA")
+    assert rejected == []
     assert len(prices) == 6
+    assert prices["date"].iloc[-1].isoformat() == envelopes[0]["as_of"] == "2024-06-12"
     lineage = {"source_raw_key": "raw/k", "source_raw_version": "v", "computation_version": "1.0.0",
                "computed_at": pd.Timestamp(FETCHED_AT), "run_id": "r"}  # fmt: skip
     schemas.validate("prices", prices.assign(**lineage))
 
 
-def test_missing_value_is_stored_as_null_and_refused_by_parsing():
-    envelopes = source_for(FakeTicker.recorded("C6L.SI")).fetch("C6L.SI", "2025-03-03", "2025-03-05")
-    bad = envelopes[1]
-    assert bad["payload"]["history"][0]["open"] is None
-    raw = envelope_bytes(bad)  # strict JSON: no NaN literal
-    with pytest.raises(
-        PayloadError, match=r"^payload\.history\[0\]\.open: must not be null \(value: None\)$"
-    ):
-        parse_envelope(raw)
-    assert len(parse_envelope(envelope_bytes(envelopes[2]))) == 1
+def test_missing_value_is_stored_as_null_and_only_that_bar_is_rejected():
+    [envelope] = source_for(FakeTicker.recorded("C6L.SI")).fetch("C6L.SI", "2025-03-03", "2025-03-05")
+    history = envelope["payload"]["history"]
+    assert [row["date"] for row in history] == ["2025-03-03", "2025-03-04", "2025-03-05"]
+    assert history[1]["open"] is None
+    raw = envelope_bytes(envelope)  # strict JSON: no NaN literal
+    assert b"NaN" not in raw
+    prices, rejected = parse_fetch(raw, expected_symbol="C6L.SI")
+    assert [d.isoformat() for d in prices["date"]] == ["2025-03-03", "2025-03-05"]
+    assert [(r.date, r.reason) for r in rejected] == [
+        ("2025-03-04", "payload.history[1].open: must not be null (value: None)")
+    ]
+    with pytest.raises(PayloadError, match=r"^payload\.history\[1\]\.open: must not be null"):
+        parse_envelope(raw)  # the strict parser refuses the whole fetch
 
 
 def test_network_failure_is_a_transient_source_error_naming_symbol_and_range():
@@ -202,10 +226,11 @@ def test_volume_is_stored_as_a_whole_number():
 
 def test_failed_info_keeps_the_bars_and_says_why():
     ticker = FakeTicker.recorded("D05.SI", info_error=RuntimeError("401 Unauthorized: Invalid Crumb"))
-    envelope = source_for(ticker).fetch("D05.SI", "2025-06-02", "2025-06-02")[0]
+    [envelope] = source_for(ticker).fetch("D05.SI", "2025-06-02", "2025-06-06")
     assert envelope["payload"]["facts"]["name"] is None
     assert envelope["payload"]["facts_error"] == "RuntimeError: 401 Unauthorized: Invalid Crumb"
-    assert len(parse_envelope(envelope)) == 1
+    prices, rejected = parse_fetch(envelope)
+    assert (len(prices), rejected) == (5, [])
 
 
 def test_get_source_knows_yahoo_by_both_names():

@@ -121,6 +121,19 @@ def test_cli_check_exits_0_when_everything_passes(filled):
     assert "prices D05.SI" in result.stdout
 
 
+def test_cli_check_without_a_dataset_checks_every_dataset_with_data(filled):
+    result = runner.invoke(app, ["quality", "check", "--lake", filled.uri, "--start", START, "--end", END,
+                                 "--format", "json", "--no-save"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert {row["dataset"] for row in json.loads(result.stdout)} == {"prices"}  # the only one written
+
+
+def test_cli_check_of_a_lake_that_does_not_exist_names_it(tmp_path):
+    result = runner.invoke(app, ["quality", "check", "--lake", str(tmp_path / "nowhere")])
+    assert result.exit_code == 2
+    assert str(tmp_path / "nowhere") in result.stderr and "does not exist" in result.stderr
+
+
 def test_cli_check_refuses_an_unknown_dataset(filled):
     result = runner.invoke(app, ["quality", "check", "volumes", "--lake", filled.uri])
     assert result.exit_code == 2

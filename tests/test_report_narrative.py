@@ -171,7 +171,7 @@ def test_document_round_trips_through_json_and_has_the_lineage_footer():
     for lang in ("th", "en"):
         text = again.text(lang)
         assert "DBS19" in text and "D05.SI" in text
-        assert "processed/indicators/ticker=D05.SI/date=2025-11-11/data.parquet" in text
+        assert "processed/indicators/month=2025-11/data.parquet" in text
         assert "v-ind-1" in text and "computation_version 1" in text and "2025-11-11T10:00:00Z" in text
     assert "เรื่องราวของหุ้น" in again.text("th")
     assert "The stock's story" in again.text("en")

@@ -1,5 +1,6 @@
 """The dir:PATH source: envelope files of a folder, routed to partitions, bytes kept verbatim."""
 
+import datetime as dt
 import hashlib
 import json
 import shutil
@@ -9,7 +10,7 @@ import pytest
 
 from lake.api import Lake
 from pipelines.exceptions import PayloadError
-from pipelines.parsing import parse_envelope
+from pipelines.parsing import parse_fetch
 from pipelines.sources import DirectorySource, FileEnvelope, get_source, raw_body, unreadable_reason
 from pipelines.sources.sample import SampleSource
 
@@ -18,8 +19,9 @@ MANIFEST = json.loads((CORPUS / "manifest.json").read_text())
 DEEP = next(m["file"] for m in MANIFEST if m["file"].endswith("deeply_nested.json"))
 
 
-def _envelope(day: str, symbol: str = "D05.SI", ticker: str | None = None) -> dict:
-    envelope = SampleSource().fetch(symbol, day, day)[0]
+def _envelope(day: str, symbol: str = "D05.SI", ticker: str | None = None, first: str | None = None) -> dict:
+    """A sample fetch of [first or day, day] (one envelope, as_of = day when day has a bar)."""
+    [envelope] = SampleSource().fetch(symbol, first or day, day)
     if ticker:
         envelope["ticker"] = ticker
     return envelope
@@ -50,6 +52,18 @@ def test_only_the_asked_symbol_and_range_are_returned(tmp_path):
     (tmp_path / "3.json").write_text(json.dumps(_envelope("2025-06-10")))
     found = DirectorySource(tmp_path).fetch("D05.SI", "2025-06-01", "2025-06-05")
     assert [(e["symbol"], e["as_of"]) for e in found] == [("D05.SI", "2025-06-02")]
+
+
+def test_a_file_holding_a_fetch_of_many_bars_is_one_envelope_routed_by_its_as_of(tmp_path):
+    fetch = _envelope("2025-06-13", first="2025-06-02")
+    bars = len(fetch["payload"]["history"])
+    assert bars > 5
+    (tmp_path / "two-weeks.json").write_text(json.dumps(fetch))
+    [envelope] = DirectorySource(tmp_path).fetch("D05.SI", fetch["as_of"], "2025-06-30")
+    assert (envelope.symbol, envelope.as_of) == ("D05.SI", fetch["as_of"])
+    assert envelope["payload"]["history"] == fetch["payload"]["history"]
+    prices, rejected = parse_fetch(raw_body(envelope), expected_symbol="D05.SI")
+    assert (len(prices), rejected) == (bars, [])
 
 
 def test_dr_symbol_finds_the_yahoo_symbols_files(tmp_path):
@@ -100,7 +114,11 @@ def test_manifest_wins_over_a_payload_claiming_another_ticker():
     [envelope] = DirectorySource(CORPUS).fetch("D05.SI", entry["as_of"], entry["as_of"])
     assert envelope["symbol"] == "U11.SI"  # the document as written
     with pytest.raises(PayloadError, match="differs from the expected symbol"):
-        parse_envelope(raw_body(envelope), expected_symbol=envelope.symbol)
+        parse_fetch(raw_body(envelope), expected_symbol=envelope.symbol)
+
+
+def _fetched(day: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(f"{day}T10:00:00+00:00")
 
 
 def test_every_corpus_file_is_either_refused_by_put_raw_or_stored_byte_for_byte(tmp_path):
@@ -112,7 +130,9 @@ def test_every_corpus_file_is_either_refused_by_put_raw_or_stored_byte_for_byte(
             continue  # see test_put_raw_refuses_deeply_nested_json_with_a_lake_error
         body = raw_body(envelope)
         try:
-            put = lake.put_raw(body, ticker=envelope.symbol, date=envelope.as_of)
+            put = lake.put_raw(
+                body, ticker=envelope.symbol, source="dir", fetched_at=_fetched(envelope.as_of)
+            )
         except ValueError:
             refused += 1
             lake.quarantine("raw", envelope.symbol, envelope.as_of, "refused", payload=body)
@@ -120,6 +140,7 @@ def test_every_corpus_file_is_either_refused_by_put_raw_or_stored_byte_for_byte(
             assert record["payload_sha256"] == hashlib.sha256(body).hexdigest()
             continue
         stored += 1
+        assert put.key.startswith(f"raw/dir/ticker=D05.SI/date={envelope.as_of}/")
         assert lake.get_raw(put.key) == body
     assert stored and refused and stored + refused == len(MANIFEST) - 1
 
@@ -127,7 +148,9 @@ def test_every_corpus_file_is_either_refused_by_put_raw_or_stored_byte_for_byte(
 def test_put_raw_refuses_deeply_nested_json_with_a_lake_error(tmp_path):
     entry = next(m for m in MANIFEST if m["file"] == DEEP)
     with pytest.raises(ValueError):
-        Lake.open(str(tmp_path)).put_raw((CORPUS / DEEP).read_bytes(), ticker="D05.SI", date=entry["as_of"])
+        Lake.open(str(tmp_path)).put_raw(
+            (CORPUS / DEEP).read_bytes(), ticker="D05.SI", source="dir", fetched_at=_fetched(entry["as_of"])
+        )
 
 
 def test_corpus_copy_keeps_working_when_files_are_renamed(tmp_path):

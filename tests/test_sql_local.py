@@ -490,7 +490,8 @@ def test_an_s3_lake_gives_the_same_answers_and_opens_the_same_months(s3_lake, la
     store, _ = s3_lake
     on_s3 = run_local(query, store=store)
     local = run_local(query, lake_uri=str(lake_dir))
-    assert on_s3.table.to_pylist() == local.table.to_pylist()  # same data: same seed
+    # same data (same seed); sums may differ in the last bit with the order DuckDB's threads add them
+    pd.testing.assert_frame_equal(on_s3.table.to_pandas(), local.table.to_pandas(), rtol=1e-12)
     assert on_s3.table.schema == local.table.schema
     assert on_s3.files_read == local.files_read and on_s3.files_total == local.files_total
 

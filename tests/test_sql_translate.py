@@ -217,11 +217,13 @@ def test_athena_query_is_started_with_server_side_parameters_workgroup_and_datab
     )
     sql = "SELECT close FROM prices WHERE ticker = ? AND date = ?"
     with pytest.raises(AthenaQueryFailed):  # moto has no result file to read back
-        run_athena(sql, params=["'AAA'", "'2024-01-02'"], database="tickerlake", boto3_session=athena_session)
+        run_athena(
+            sql, params=["'AAA'", "DATE '2024-01-02'"], database="tickerlake", boto3_session=athena_session
+        )
     assert len(started) == 1
     call = started[0]
     assert call["QueryString"] == sql  # sent as written: Athena is the reference dialect
-    assert call["ExecutionParameters"] == ["'AAA'", "'2024-01-02'"]
+    assert call["ExecutionParameters"] == ["'AAA'", "DATE '2024-01-02'"]
     assert call["WorkGroup"] == "tickerlake"
     assert call["QueryExecutionContext"]["Database"] == "tickerlake"
 

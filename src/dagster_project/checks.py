@@ -136,7 +136,7 @@ def _quality_check(dataset: str):
         report = check_dataset(lake.lake(), dataset, tickers, start, end, engine="pandera")
         failed = [f"{r.name}: {r.message}" for r in report.failures]
         if not report.passed:
-            alert_failures(lake.lake(), report, run_id=context.run_id)
+            alert_failures(lake.lake(), report, run_id=context.run.run_id)
         return dg.AssetCheckResult(
             passed=report.passed,
             severity=dg.AssetCheckSeverity.WARN,

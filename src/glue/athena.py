@@ -9,7 +9,7 @@ Examples
 --------
 >>> from glue.athena import run_athena
 >>> run_athena("SELECT close FROM prices WHERE ticker = ? AND date = ?",
-...            params=["'D05.SI'", "'2025-01-02'"])  # doctest: +SKIP
+...            params=["'D05.SI'", "DATE '2025-01-02'"])  # doctest: +SKIP
 """
 
 import os
@@ -55,7 +55,8 @@ def run_athena(
     sql
         Athena SQL: exactly one SELECT (QueryRefused otherwise, before anything is sent).
     params
-        Values of the `?` placeholders as SQL literals (`'NVDA'`, `10`), bound by Athena.
+        Values of the `?` placeholders as SQL literals (`'NVDA'`, `10`, `DATE '2025-01-02'`), bound by
+        Athena.
     database, workgroup
         Default TICKERLAKE_GLUE_DATABASE / `tickerlake` and TICKERLAKE_ATHENA_WORKGROUP / `tickerlake`.
     """

@@ -216,7 +216,8 @@ def _text(node: exp.Expression) -> str | None:
     return None
 
 
-_DATE_LIKE = {exp.DataType.Type.DATE, exp.DataType.Type.DATETIME}
+# Casts of a string literal whose value, for an ISO date text, is that day (at midnight).
+_DATE_TYPES = {exp.DataType.Type.DATE, exp.DataType.Type.DATETIME, exp.DataType.Type.TIMESTAMP}
 
 
 def _date_value(node: exp.Expression) -> str | None:
@@ -226,13 +227,13 @@ def _date_value(node: exp.Expression) -> str | None:
     text = _text(node)
     if text is None and isinstance(node, exp.Cast | exp.TsOrDsToDate) and _text(node.this) is not None:
         target = node.to.this if isinstance(node, exp.Cast) else exp.DataType.Type.DATE
-        if target in _DATE_LIKE or exp.DataType.Type.TIMESTAMP == target:
+        if target in _DATE_TYPES:
             text = node.this.this
     if text is None:
         return None
     try:
         return layout.validate_date(text)
-    except Exception:
+    except ValueError:  # InvalidDate: not an ISO date, no pruning
         return None
 
 
@@ -532,7 +533,7 @@ def run_local(
                 # DuckDB's own Parquet reader: projection and row-group pruning by the statistics of the
                 # month objects (sorted by ticker, date); `month` from the object's folder, as on Athena
                 paths = ", ".join(_sql_string(f"{base}/{key}") for key in wanted)
-                source = f"read_parquet([{paths}], filename = true)"
+                source = f"read_parquet([{paths}], filename = true, hive_partitioning = false)"
                 month_sql = f"regexp_extract(filename, {_sql_string(_MONTH_OF_FILENAME)}, 1)"
             else:
                 data = pads.dataset(

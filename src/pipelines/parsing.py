@@ -7,6 +7,9 @@ naming the field, the row and the value, e.g.::
 
     payload.history[0].close: must be greater than 0 (value: -1.5)
 
+``parse_fetch`` (what the stages use on a raw fetch) checks the envelope the same way but each row on its
+own: it returns the good rows and, for each bad one, a ``Rejected`` with such a message.
+
 A date is "in the future" when it is later than the calendar date at ``fetched_at`` anywhere on Earth
 (UTC+14): trading dates are exchange-local, so a Tokyo bar may be dated a day after the UTC date of its fetch.
 """
@@ -232,25 +235,33 @@ def parse_fetch(
 
     The envelope itself (JSON, fields, symbol, fetched_at, a non-empty history) must be sound, else
     ``PayloadError`` as ``parse_envelope`` raises it. Each history row is then checked on its own: a row
-    that fails (types, finiteness, positivity, OHLC consistency, a date repeated, out of order, or after
-    ``fetched_at``) is returned in the second list with the ``PayloadError`` message naming field, row and
-    value — so one bad bar in ten years sets aside that bar, not the fetch. Rows come out oldest first.
+    that fails (types, finiteness, positivity, OHLC consistency, a date after ``fetched_at``) is returned in
+    the second list with the ``PayloadError`` message naming field, row and value — so one bad bar in ten
+    years sets aside that bar, not the fetch. A date given in more than one row is ambiguous (which bar
+    holds?): every row of that date is rejected. Rows may come in any order; they come out oldest first.
+    ``as_of`` must be a date but is not compared with the bars (the bars are what is stored).
     """
     document = _load(raw)
     symbol, history, fetched_at = _envelope(document, expected_symbol)
     latest_date = (fetched_at + _LATEST_OFFSET).date()
     good: list[dict[str, Any]] = []
     rejected: list[Rejected] = []
-    seen: set[dt.date] = set()
+    texts = [_date_text(record) for record in history]
+    rows_of: dict[str, list[int]] = {}
+    for i, text in enumerate(texts):
+        if text is not None:
+            rows_of.setdefault(text, []).append(i)
     for i, record in enumerate(history):
-        day_text = record.get("date") if isinstance(record, Mapping) else None
-        day_text = day_text if isinstance(day_text, str) and _DATE_RE.fullmatch(day_text) else None
         try:
             row = _row(record, i)
             day = row["date"]
-            if day in seen:
+            repeated = rows_of.get(day.isoformat(), [i])
+            if len(repeated) > 1:
                 raise PayloadError(
-                    "is a duplicate of another row's date", field="date", row=i, value=day.isoformat()
+                    f"is a duplicate date (rows {', '.join(map(str, repeated))}): the bar is ambiguous",
+                    field="date",
+                    row=i,
+                    value=day.isoformat(),
                 )
             if day > latest_date:
                 raise PayloadError(
@@ -260,17 +271,22 @@ def parse_fetch(
                     value=day.isoformat(),
                 )
         except PayloadError as exc:
-            if day_text is not None:
-                try:
-                    day_text = dt.date.fromisoformat(day_text).isoformat()
-                except ValueError:
-                    day_text = None
-            rejected.append(Rejected(day_text, str(exc), record))
+            rejected.append(Rejected(texts[i], str(exc), record))
             continue
-        seen.add(day)
         good.append(row)
     good.sort(key=lambda row: row["date"])
     return _frame(symbol, good), rejected
+
+
+def _date_text(record: Any) -> str | None:
+    """The ISO date of a history row when it reads as one (to file a rejected row under), else None."""
+    text = record.get("date") if isinstance(record, Mapping) else None
+    if not isinstance(text, str) or not _DATE_RE.fullmatch(text):
+        return None
+    try:
+        return dt.date.fromisoformat(text).isoformat()
+    except ValueError:
+        return None
 
 
 def _envelope(document: Mapping[str, Any], expected_symbol: str | None) -> tuple[str, list[Any], dt.datetime]:

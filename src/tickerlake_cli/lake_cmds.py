@@ -39,8 +39,8 @@ def init(lake: LakeOption = None) -> None:
 
 
 def _existing_lake(uri: str | None):
-    """The lake at `uri` for reading: a local lake folder that is missing (or a file) is an error naming
-    it; an S3 bucket that is missing is reported by the store on first use."""
+    """The lake at `uri` for reading (`lineage`, `quality`): a local lake folder that is missing (or a
+    file) is an error naming it; an S3 bucket that is missing is reported by the store on first use."""
     from lake.store import LocalStore
 
     opened = _lake(uri)

@@ -30,10 +30,10 @@ quality_app = typer.Typer(
 
 
 def _lake(uri: str | None):
-    from lake.api import Lake
-    from lake.config import Settings
+    """The lake to check: a local lake folder that does not exist is an error naming it."""
+    from tickerlake_cli.lake_cmds import _existing_lake
 
-    return Lake.open(uri or Settings.from_env().lake_uri)
+    return _existing_lake(uri)
 
 
 def _tickers(text: str | None) -> list[str] | None:

@@ -11,9 +11,46 @@ import typer
 
 from tickerlake_cli._errors import fail, user_errors
 
+#: Seconds a stopped run may take to unwind before the process ends regardless.
+STOP_GRACE_SECONDS = 10.0
+
 LakeOption = Annotated[
     str | None, typer.Option("--lake", help="Lake URI (default: TICKERLAKE_LAKE_URI or ./lake).")
 ]
+
+
+def _stop_on_signals(grace: float | None = None) -> None:
+    """SIGTERM or Ctrl-C stops the run: the interrupt unwinds the step at once (Dagster maps SIGTERM to
+    its interrupt handling while a run executes), and should anything delay it, the process ends anyway
+    `grace` seconds after the signal. The run is one process, so nothing lives on; a month object is written
+    whole or not at all, so an interrupted run leaves no half-written object.
+
+    Dagster replaces the Python signal handlers during a run, so the deadline is armed from the signal
+    wake-up file descriptor, which sees every handled signal whoever's handler runs."""
+    import socket
+    import threading
+    import time
+
+    grace = STOP_GRACE_SECONDS if grace is None else grace
+
+    def interrupt(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, interrupt)
+    reader, writer = socket.socketpair()
+    writer.setblocking(False)
+    signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+
+    def watch() -> None:
+        while True:
+            data = reader.recv(16)
+            for signum in data:
+                if signum in (signal.SIGTERM, signal.SIGINT):
+                    time.sleep(grace)
+                    os._exit(128 + signum)
+
+    threading.Thread(target=watch, name="tickerlake-stop", daemon=True).start()
+    _stop_on_signals.sockets = (reader, writer)  # type: ignore[attr-defined]  # kept open for the process
 
 
 def _resolve_tickers(text: str | None) -> list[str] | None:
@@ -119,6 +156,9 @@ def register(app: typer.Typer) -> None:
             bool, typer.Option("--reports/--no-reports", help="Pre-warm the report cache.")
         ] = True,
         output: Annotated[str, typer.Option("--format", help="Summary as table or json.")] = "table",
+        verbose: Annotated[
+            bool, typer.Option("--verbose", help="Log every quarantine and alert as it happens.")
+        ] = False,
     ) -> None:
         """Materialize raw → prices → indicators → percentiles → features (and reports) through Dagster:
         one run over the months of the range, recorded in DAGSTER_HOME."""
@@ -166,10 +206,12 @@ def register(app: typer.Typer) -> None:
             defs = build_defs(lake_uri=uri, source=source_name)
             instance = None if record else dg.DagsterInstance.ephemeral()
 
-            def stop(signum: int, _frame: object) -> None:
-                raise KeyboardInterrupt(f"signal {signum}")
+            _stop_on_signals()
+            if not verbose:  # the summary lists quarantines and checks; one log line each is noise here
+                import logging
 
-            signal.signal(signal.SIGTERM, stop)
+                for name in ("lake", "tickerlake", "pipelines"):
+                    logging.getLogger(name).setLevel(logging.ERROR)
             with Progress(
                 TextColumn("[bold]{task.description}"),
                 BarColumn(),

@@ -1,8 +1,9 @@
 """The ``dir:PATH`` source: raw envelopes read from a folder, so recorded or hand-made payloads - good and
 bad - can be fed through the whole graph.
 
-Every ``*.json`` file under the folder (recursively, any name; sorted by path) holds one envelope. A file is
-*routed* to a partition (Yahoo symbol, as-of date) by, in order:
+Every ``*.json`` file under the folder (recursively, any name; sorted by path) holds one envelope: one
+recorded fetch, with as many bars as that fetch returned. A file is *routed* to a (Yahoo symbol, as-of
+date) by, in order:
 
 1. ``manifest.json`` at the folder's root, when present: a JSON list of objects with ``file`` (path
    relative to the folder), ``symbol`` and ``as_of`` (the bad-payload corpus in tests/fixtures/bad_payloads
@@ -20,8 +21,8 @@ document - with three attributes: ``path``, ``raw`` (the file's bytes, verbatim)
 *unreadable* file the dict is a stub ``{"source": "dir", "symbol", "ticker", "as_of", "unreadable": <error>,
 "path"}`` built from the routing, so the caller can name the partition. Callers store ``raw_body(envelope)``
 (the verbatim bytes for a file, strict JSON for any other source) and parse those bytes with
-``pipelines.parsing.parse_envelope``: a bad file is then refused with the exact ``PayloadError`` and can be
-quarantined with its bytes untouched (``Lake.put_raw`` refuses bytes that are not a JSON object, so an
+``pipelines.parsing.parse_fetch``: a bad file (or a bad bar in it) is then refused with the exact
+``PayloadError`` message and can be quarantined with its bytes untouched (``Lake.put_raw`` refuses bytes that are not a JSON object, so an
 unreadable file goes straight to ``Lake.quarantine("raw", ...)``).
 
 Examples

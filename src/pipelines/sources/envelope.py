@@ -1,4 +1,5 @@
-"""The raw envelope: what a source returns for one ticker and one as-of date, stored verbatim in the lake.
+"""The raw envelope: one source fetch of one ticker - every daily bar the source returned for the range
+asked - stored verbatim in the lake as one raw object.
 
 .. code-block:: text
 
@@ -6,12 +7,12 @@
      "source": "yfinance" | "sample",
      "ticker": "DBS19",                 # as asked (DR or Yahoo symbol)
      "symbol": "D05.SI",                # the Yahoo symbol
-     "as_of": "2025-06-10",             # the trading date (exchange-local) of the bar
+     "as_of": "2025-06-10",             # the trading date (exchange-local) of the last bar
      "fetched_at": "2025-06-10T10:01:02.123456Z",
      "request": {"start": "...", "end": "...", "interval": "1d", "auto_adjust": false, "actions": true},
      "payload": {"history": [{"date", "open", "high", "low", "close", "adj_close", "volume",
                               "dividends", "splits"}],
-                 "facts": {"name", "currency", "exchange", "market_cap", "pe_ratio", "eps", "sector", ...}}}
+                 "facts": {"name", "currency", "exchange", "market_cap", ...}}}  # as of the last bar
 
 Numbers that are not finite are stored as ``null`` (strict JSON); parsing then refuses them.
 """

@@ -20,8 +20,9 @@ Every value is a function of (Yahoo symbol, date) alone, never of the range aske
   sometimes do. A dividend whose ex-date has no bar is reported on the next bar.
 - no bar is dated after the fetch's local date: the sample never invents the future.
 
-Facts (name, currency, exchange, market cap, P/E, EPS, sector, 52-week high/low, dividend yield, beta) are
-computed as of each bar's date.
+A fetch is one envelope holding every bar of the range (or none when the range has no bar). Its facts
+(name, currency, exchange, market cap, P/E, EPS, sector, 52-week high/low, dividend yield, beta) are
+computed as of its last bar, the envelope's ``as_of``.
 """
 
 from __future__ import annotations
@@ -224,8 +225,8 @@ class SampleSource:
 
     Examples
     --------
-    >>> envelopes = SampleSource().fetch("DBS19", dt.date(2025, 6, 2), dt.date(2025, 6, 6))
-    >>> [e["as_of"] for e in envelopes][:2], envelopes[0]["symbol"]
+    >>> [envelope] = SampleSource().fetch("DBS19", dt.date(2025, 6, 2), dt.date(2025, 6, 6))
+    >>> [row["date"] for row in envelope["payload"]["history"]][:2], envelope["symbol"]
     (['2025-06-02', '2025-06-03'], 'D05.SI')
     """
 

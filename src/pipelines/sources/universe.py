@@ -156,31 +156,58 @@ class Universe:
 
 
 def read_universe(path: str | Path) -> Universe:
-    """Read and validate a universe CSV."""
-    with open(path, newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        missing = [c for c in ("yahoo_symbol",) if c not in (reader.fieldnames or [])]
-        if missing:
-            raise ValueError(f"universe file {path} lacks columns {missing}; has {reader.fieldnames}")
-        listings = []
-        for line, row in enumerate(reader, start=2):
-            try:
-                cell = {name: (value or "").strip() for name, value in row.items() if isinstance(name, str)}
-                dr = cell.get("dr_symbol") or None
-                yahoo = validate_ticker(cell.get("yahoo_symbol", ""))
-                listings.append(
-                    Listing(
-                        yahoo_symbol=yahoo,
-                        dr_symbol=validate_ticker(dr) if dr else None,
-                        name=cell.get("name") or yahoo,
-                        exchange=cell.get("exchange", ""),
-                        currency=cell.get("currency", ""),
-                        quote_type=cell.get("quote_type") or "EQUITY",
-                        sector=cell.get("sector") or None,
-                    )
-                )
-            except ValueError as exc:
-                raise ValueError(f"universe file {path}, line {line}: {exc}") from exc
+    """Read and validate a universe CSV: a header naming at least ``yahoo_symbol`` (other columns optional,
+    in any order; a UTF-8 byte-order mark, as spreadsheets write it, is fine), then one listing a row.
+
+    Raises
+    ------
+    ValueError
+        Naming the file, and the line of a bad row (an invalid or repeated symbol): the file cannot be read,
+        is not UTF-8 CSV, is empty, lacks the ``yahoo_symbol`` column or lists no ticker.
+    """
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            return _read_rows(path, csv.DictReader(handle))
+    except OSError as exc:
+        raise ValueError(f"universe file {str(path)!r} cannot be read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ValueError(
+            f"universe file {path} is not UTF-8 text: {exc.reason} at byte {exc.start}"
+        ) from None
+    except csv.Error as exc:
+        raise ValueError(f"universe file {path} is not a readable CSV: {exc}") from None
+
+
+def _read_rows(path: str | Path, reader: csv.DictReader) -> Universe:
+    if reader.fieldnames is None:
+        raise ValueError(f"universe file {path} is empty: expected a CSV whose header names yahoo_symbol")
+    missing = [c for c in ("yahoo_symbol",) if c not in reader.fieldnames]
+    if missing:
+        raise ValueError(f"universe file {path} lacks columns {missing}; has {reader.fieldnames}")
+    listings = []
+    first_line: dict[str, int] = {}
+    for row in reader:
+        line = reader.line_num  # the file's line (blank lines and multi-line quoted cells counted)
+        try:
+            cell = {name: (value or "").strip() for name, value in row.items() if isinstance(name, str)}
+            dr = cell.get("dr_symbol") or None
+            yahoo = validate_ticker(cell.get("yahoo_symbol", ""))
+            listing = Listing(
+                yahoo_symbol=yahoo,
+                dr_symbol=validate_ticker(dr) if dr else None,
+                name=cell.get("name") or yahoo,
+                exchange=cell.get("exchange", ""),
+                currency=cell.get("currency", ""),
+                quote_type=cell.get("quote_type") or "EQUITY",
+                sector=cell.get("sector") or None,
+            )
+            for symbol in filter(None, (listing.yahoo_symbol, listing.dr_symbol)):
+                if symbol in first_line:
+                    raise ValueError(f"symbol {symbol!r} appears twice (first on line {first_line[symbol]})")
+                first_line[symbol] = line
+        except ValueError as exc:
+            raise ValueError(f"universe file {path}, line {line}: {exc}") from exc
+        listings.append(listing)
     if not listings:
         raise ValueError(f"universe file {path} lists no ticker")
     return Universe(listings)

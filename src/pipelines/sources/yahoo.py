@@ -2,10 +2,10 @@
 
 ``fetch(symbol, start, end)`` makes ONE history request for the whole range (daily bars, unadjusted OHLC
 plus ``Adj Close``, dividends and splits: ``auto_adjust=False, actions=True``) and one ``info`` request for
-the company facts, and returns one envelope per bar, each holding that day's row; ``request`` records the
-range asked for. Facts are Yahoo's *current* snapshot (Yahoo has no point-in-time facts), the same in every
-envelope of a fetch; when only the facts request fails, the envelopes still carry the bars and
-``payload.facts_error`` says why.
+the company facts, and returns ONE envelope holding every bar Yahoo returned for the range (its ``as_of``
+the last bar's date; ``request`` records the range asked for), or an empty list for a range of holidays.
+Facts are Yahoo's *current* snapshot (Yahoo has no point-in-time facts); when only the facts request fails,
+the envelope still carries the bars and ``payload.facts_error`` says why.
 
 Errors become ``SourceError`` naming the symbol and the range, with ``transient`` set when trying again
 may help (network, rate limit). Retrying with backoff is the orchestrator's job, never this module's.

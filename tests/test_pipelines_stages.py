@@ -1,0 +1,212 @@
+"""The stages against a real lake: one fetch per ticker, the newest fetch wins per bar date, bad bars are
+quarantined without losing the rest, a narrowed run keeps the other tickers, and an increment computed from
+the warm-up window equals a one-pass computation over the whole history."""
+
+import datetime as dt
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lake import Lake
+from lake.store import LocalStore
+from pipelines import stages
+from pipelines.features import compute_features
+from pipelines.indicators import compute_indicators
+from pipelines.percentiles import compute_percentiles
+from pipelines.sources import SampleSource, get_source
+
+T = "D05.SI"
+RUN = "test-run"
+
+
+def _lake(root) -> Lake:
+    lake = Lake(LocalStore(root, durable=False))  # durability is not what these tests are about
+    lake.init()
+    return lake
+
+
+def _run(lake: Lake, tickers, start: str, end: str, run_id: str = RUN, source=None) -> dict:
+    stages.ingest_raw(lake, source or get_source("sample"), tickers, start, end, run_id)
+    results = {"prices": stages.build_prices(lake, tickers, start, end, run_id)}
+    for dataset in stages.DERIVED:
+        results[dataset] = stages.build_derived(lake, dataset, tickers, start, end, run_id)
+    return results
+
+
+def _envelope(bars, fetched_at="2025-06-06T12:00:00.000000Z", symbol=T):
+    return {
+        "envelope_version": 1,
+        "source": "sample",
+        "ticker": symbol,
+        "symbol": symbol,
+        "as_of": bars[-1]["date"],
+        "fetched_at": fetched_at,
+        "request": {},
+        "payload": {"history": bars, "facts": {}},
+    }
+
+
+def _bar(date, close=10.0, high=None, low=None):
+    return {
+        "date": date,
+        "open": close,
+        "high": high if high is not None else close + 1,
+        "low": low if low is not None else close - 1,
+        "close": close,
+        "adj_close": close,
+        "volume": 100,
+        "dividends": 0.0,
+        "splits": 0.0,
+    }
+
+
+def test_a_backfill_stores_one_raw_fetch_per_ticker_and_one_object_per_dataset_and_month(tmp_path):
+    lake = _lake(tmp_path / "lake")
+    results = _run(lake, [T, "NVDA"], "2025-04-01", "2025-06-30")
+    assert {key.split("/ticker=")[1].split("/")[0] for key in lake.list_keys("raw/sample/")} == {T, "NVDA"}
+    assert len(lake.list_keys("raw/sample/")) == 2
+    for dataset in ("prices", "indicators", "percentiles", "features"):
+        assert lake.months(dataset) == ["2025-04", "2025-05", "2025-06"]
+        assert [w.month for w in results[dataset].writes] == ["2025-04", "2025-05", "2025-06"]
+        frame = lake.read_dataset(dataset)
+        assert set(frame["ticker"]) == {T, "NVDA"}
+        assert frame[["ticker", "date"]].duplicated().sum() == 0
+    assert not lake.list_keys("raw/yfinance/")  # sample data never lands under yfinance/
+
+
+def test_for_each_bar_date_the_newest_fetch_wins_and_rows_name_it(tmp_path):
+    lake = _lake(tmp_path / "lake")
+    days = ["2025-06-02", "2025-06-03", "2025-06-04"]
+    old = lake.put_raw(
+        _envelope([_bar(d, 10.0) for d in days], "2025-06-04T12:00:00.000000Z"), ticker=T, source="sample"
+    )
+    new = lake.put_raw(
+        _envelope([_bar("2025-06-04", 12.0)], "2025-06-05T12:00:00.000000Z"), ticker=T, source="sample"
+    )
+    stages.build_prices(lake, [T], "2025-06-01", "2025-06-30", RUN)
+    prices = lake.read_dataset("prices", [T]).set_index(prices_date := "date")
+    by_day = {d.isoformat(): row for d, row in prices.iterrows()}
+    assert by_day["2025-06-04"]["close"] == 12.0 and by_day["2025-06-04"]["source_raw_key"] == new.key
+    assert by_day["2025-06-02"]["close"] == 10.0 and by_day["2025-06-02"]["source_raw_key"] == old.key
+    assert by_day["2025-06-02"]["source_raw_version"] == old.version_id
+    assert prices_date == "date"
+
+
+def test_a_bad_bar_is_quarantined_and_the_fetch_s_other_bars_are_written(tmp_path):
+    lake = _lake(tmp_path / "lake")
+    bars = [_bar("2025-06-02"), _bar("2025-06-03", 10.0, high=9.0, low=11.0), _bar("2025-06-04")]
+    raw = lake.put_raw(_envelope(bars), ticker=T, source="sample")
+    result = stages.build_prices(lake, [T], "2025-06-01", "2025-06-30", RUN)
+    assert list(result.quarantined) == [(T, "2025-06-03")]
+    records = lake.quarantine_records("prices", T, "2025-06-03")
+    assert len(records) == 1 and "high" in records[0]["reason"] and "history[1]" in records[0]["reason"]
+    assert records[0]["source_key"] == raw.key
+    days = [d.isoformat() for d in lake.read_dataset("prices", [T])["date"]]
+    assert days == ["2025-06-02", "2025-06-04"]
+    assert json.loads(lake.get_raw(raw.key)) == _envelope(bars)  # the raw fetch is kept verbatim
+
+
+def test_an_unreadable_fetch_is_quarantined_and_a_later_good_fetch_repairs_it(tmp_path):
+    lake = _lake(tmp_path / "lake")
+    bad = _envelope([_bar("2025-06-02")])
+    bad["payload"] = "not an object"
+    lake.put_raw(
+        json.dumps(bad).encode(),
+        ticker=T,
+        source="sample",
+        fetched_at=dt.datetime(2025, 6, 2, 12, tzinfo=dt.UTC),
+    )
+    result = stages.build_prices(lake, [T], "2025-06-02", "2025-06-02", RUN)
+    assert (T, "2025-06-02") in result.quarantined and "payload" in result.quarantined[(T, "2025-06-02")]
+    assert stages.quarantined_now(lake, "prices", [T], "2025-06-01", "2025-06-30") == {
+        (T, "2025-06-02"): result.quarantined[(T, "2025-06-02")]
+    }
+    lake.put_raw(_envelope([_bar("2025-06-02")], "2025-06-03T12:00:00.000000Z"), ticker=T, source="sample")
+    stages.build_prices(lake, [T], "2025-06-02", "2025-06-02", "repair")
+    assert stages.quarantined_now(lake, "prices", [T], "2025-06-01", "2025-06-30") == {}
+
+
+def test_a_run_narrowed_to_one_ticker_keeps_the_other_tickers_rows(tmp_path):
+    lake = _lake(tmp_path / "lake")
+    _run(lake, [T, "NVDA"], "2025-06-02", "2025-06-13", "first")
+    before = lake.read_dataset("indicators", ["NVDA"])
+    _run(lake, [T], "2025-06-02", "2025-06-13", "second")
+    after = lake.read_dataset("indicators")
+    assert set(after.loc[after["ticker"] == T, "run_id"]) == {"second"}
+    pd.testing.assert_frame_equal(after[after["ticker"] == "NVDA"].reset_index(drop=True), before)
+    versions = lake.month_versions("indicators", "2025-06")
+    assert [v.run_id for v in versions] == ["second", "first"]
+
+
+class _FailingFor:
+    source_tag = "sample"
+
+    def __init__(self, bad):
+        self.bad, self.inner = bad, SampleSource()
+
+    def fetch(self, symbol, start, end):
+        if symbol in self.bad:
+            raise ConnectionError(f"source down for {symbol}")
+        return self.inner.fetch(symbol, start, end)
+
+
+def test_a_source_error_for_one_ticker_does_not_stop_the_others(tmp_path):
+    lake = _lake(tmp_path / "lake")
+    result = stages.ingest_raw(lake, _FailingFor({"NVDA"}), [T, "NVDA"], "2025-06-02", "2025-06-06", RUN)
+    assert result.tickers == {T} and "source down for NVDA" in result.failed["NVDA"]
+    with pytest.raises(ConnectionError, match="NVDA"):
+        stages.ingest_raw(lake, _FailingFor({"NVDA"}), ["NVDA"], "2025-06-02", "2025-06-06", RUN)
+
+
+def test_missing_sessions_names_each_ticker_s_gaps_against_its_exchange_calendar(tmp_path):
+    lake = _lake(tmp_path / "lake")
+    lake.put_raw(_envelope([_bar("2025-06-02"), _bar("2025-06-04")]), ticker=T, source="sample")
+    stages.build_prices(lake, [T], "2025-06-02", "2025-06-04", RUN)
+    assert stages.missing_sessions(lake, "prices", [T], "2025-06-02", "2025-06-04") == {T: ["2025-06-03"]}
+
+
+def test_empty_and_reversed_scopes_are_refused_naming_the_value(tmp_path):
+    lake = _lake(tmp_path / "lake")
+    with pytest.raises(ValueError, match="no ticker"):
+        stages.build_prices(lake, [], "2025-06-02", "2025-06-04", RUN)
+    with pytest.raises(ValueError, match="start 2025-06-04 is after end 2025-06-02"):
+        stages.build_prices(lake, [T], "2025-06-04", "2025-06-02", RUN)
+    with pytest.raises(ValueError, match="'bogus'"):
+        stages.build_derived(lake, "bogus", [T], "2025-06-02", "2025-06-04", RUN)
+
+
+@pytest.mark.slow
+def test_an_increment_reads_only_the_warmup_and_matches_a_full_history_pass(tmp_path):
+    first, last, new = "2022-09-01", "2025-05-30", ("2025-06-02", "2025-06-04")
+    lake = _lake(tmp_path / "incremental")
+    _run(lake, [T], first, last)
+    history = lake.read_dataset("prices", [T])
+    # The oldest months become unreadable: any read of the whole history would now fail.
+    for dataset in ("prices", "indicators"):
+        for month in lake.months(dataset)[:3]:
+            lake.store.put(f"processed/{dataset}/month={month}/data.parquet", b"not parquet")
+    results = _run(lake, [T], *new)
+    assert all(r.rows == 3 for r in results.values()), {n: r.counts() for n, r in results.items()}
+
+    prices = pd.concat([history, lake.read_dataset("prices", [T], *new)], ignore_index=True)
+    indicators = compute_indicators(prices)
+    want = {
+        "indicators": indicators,
+        "percentiles": compute_percentiles(indicators),
+        "features": compute_features(prices, indicators),
+    }
+    for dataset, frame in want.items():
+        expected = frame.tail(3).reset_index(drop=True)
+        got = lake.read_dataset(dataset, [T], *new).reset_index(drop=True)
+        for column in expected.columns:
+            if column == "date":
+                continue
+            np.testing.assert_allclose(
+                got[column].to_numpy(dtype=float),
+                expected[column].to_numpy(dtype=float),
+                rtol=1e-9,
+                atol=1e-9,
+                err_msg=f"{dataset}.{column}",
+            )
