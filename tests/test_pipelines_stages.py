@@ -210,3 +210,24 @@ def test_an_increment_reads_only_the_warmup_and_matches_a_full_history_pass(tmp_
                 atol=1e-9,
                 err_msg=f"{dataset}.{column}",
             )
+
+
+def test_a_bad_bar_is_recorded_once_however_often_its_fetch_is_read_again(tmp_path):
+    lake = _lake(tmp_path / "lake")
+    bars = [_bar("2025-06-02"), _bar("2025-06-03", 10.0, high=9.0, low=11.0)]
+    lake.put_raw(_envelope(bars), ticker=T, source="sample")
+    for run in ("daily-1", "daily-2"):
+        result = stages.build_prices(lake, [T], "2025-06-01", "2025-06-30", run)
+        assert list(result.quarantined) == [(T, "2025-06-03")]
+    assert len(lake.quarantine_records("prices", T)) == 1
+
+
+def test_a_bad_bar_a_newer_fetch_repairs_is_recorded_but_not_counted_as_quarantined(tmp_path):
+    lake = _lake(tmp_path / "lake")
+    bad = [_bar("2025-06-02", 10.0, high=9.0, low=11.0)]
+    lake.put_raw(_envelope(bad, "2025-06-02T12:00:00.000000Z"), ticker=T, source="sample")
+    lake.put_raw(_envelope([_bar("2025-06-02")], "2025-06-03T12:00:00.000000Z"), ticker=T, source="sample")
+    result = stages.build_prices(lake, [T], "2025-06-02", "2025-06-02", RUN)
+    assert result.quarantined == {} and result.rows == 1
+    assert len(lake.quarantine_records("prices", T, "2025-06-02")) == 1
+    assert stages.quarantined_now(lake, "prices", [T], "2025-06-02", "2025-06-02") == {}

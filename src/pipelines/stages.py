@@ -256,38 +256,50 @@ def build_prices(lake: Lake, tickers: Iterable[str], start: str, end: str, run_i
         loaded = list(pool.map(load, symbols))
     for ticker, fetches in loaded:
         bars: dict[str, tuple[dict[str, Any], str, str]] = {}  # date → (bar, raw key, version)
-        bad: dict[str, tuple[str, str, str, bytes]] = {}  # date → (reason, key, version, payload)
+        bad: list[tuple[str, str, str, str, bytes]] = []  # (date, reason, key, version, payload)
         for info, body in fetches:  # oldest fetch first: a newer one overrides a date
             fetch_date = layout.parse_raw_key(info.key)[2]
             try:
                 frame, rejected = parse_fetch(body, expected_symbol=ticker)
             except PayloadError as exc:
-                day = min(max(fetch_date, first), last)
-                bad[day] = (f"bad raw payload: {exc}", info.key, info.version_id, body)
+                day = _fetch_day(body, fetch_date, first, last)
+                bad.append((day, f"bad raw payload: {exc}", info.key, info.version_id, body))
                 continue
             for row in frame.itertuples(index=False):
                 day = row.date.isoformat()
                 if first <= day <= last:
                     bars[day] = (row._asdict(), info.key, info.version_id)
-                    bad.pop(day, None)
             for item in rejected:
                 day = item.date or min(max(fetch_date, first), last)
-                if first <= day <= last and day not in bars:
-                    bad[day] = (f"bad raw bar: {item.reason}", info.key, info.version_id, body)
-        for day, (reason, key, version, payload) in sorted(bad.items()):
-            if day not in bars:
-                _quarantine(
-                    lake,
-                    result,
-                    "prices",
-                    ticker,
-                    day,
-                    reason,
-                    source_key=key,
-                    source_version=version,
-                    payload=payload,
-                    run_id=run_id,
-                )
+                if first <= day <= last:
+                    bad.append((day, f"bad raw bar: {item.reason}", info.key, info.version_id, body))
+        # Every bad fetch and bar is recorded once (a later run reading the same fetch adds no record);
+        # one a newer good bar replaced is recorded too, but the run does not count it as quarantined.
+        merged: dict[tuple[str, str, str], tuple[list[str], bytes]] = {}  # one record per date and fetch
+        for day, reason, key, version, payload in bad:
+            merged.setdefault((day, key, version), ([], payload))[0].append(reason)
+        known = _recorded(lake, "prices", ticker) if bad else set()
+        for (day, key, version), (reasons, payload) in merged.items():
+            reason = "; ".join(dict.fromkeys(reasons))
+            if (day, key, version, reason) in known:
+                if day not in bars:
+                    result.quarantined[(ticker, day)] = reason
+                continue
+            known.add((day, key, version, reason))
+            _quarantine(
+                lake,
+                result,
+                "prices",
+                ticker,
+                day,
+                reason,
+                source_key=key,
+                source_version=version,
+                payload=payload,
+                run_id=run_id,
+            )
+            if day in bars:
+                result.quarantined.pop((ticker, day), None)
         if not bars:
             if ticker not in {t for t, _ in result.quarantined}:
                 result.skipped[ticker] = f"no raw bar between {first} and {last}"
@@ -300,6 +312,29 @@ def build_prices(lake: Lake, tickers: Iterable[str], start: str, end: str, run_i
     if frames:
         _write_valid(lake, "prices", pd.concat(frames, ignore_index=True), result, run_id)
     return result
+
+
+def _fetch_day(body: bytes, fetch_date: str, first: str, last: str) -> str:
+    """The (ticker, date) a whole bad fetch is recorded under: its `as_of` when that is a date in the
+    range, else its fetch date brought into the range."""
+    import json
+
+    try:
+        as_of = json.loads(body).get("as_of")
+        as_of = layout.validate_date(as_of)
+    except (ValueError, AttributeError, TypeError, RecursionError):
+        as_of = None
+    if as_of is not None and first <= as_of <= last:
+        return as_of
+    return min(max(fetch_date, first), last)
+
+
+def _recorded(lake: Lake, dataset: str, ticker: str) -> set[tuple[str, str, str, str]]:
+    """(date, source key, source version, reason) of the ticker's quarantine records."""
+    return {
+        (str(r.get("date")), str(r.get("source_key")), str(r.get("source_version")), str(r.get("reason")))
+        for r in lake.quarantine_records(dataset, ticker)
+    }
 
 
 # ---------------------------------------------------------------------------------------------- derived
