@@ -66,7 +66,7 @@ def test_arrow_schema_glue_types_and_model_agree(dataset):
                     "date": pyarrow.date32(), "datetime64[us, UTC]": pyarrow.timestamp("us", tz="UTC")}[str(column.dtype)]  # fmt: skip
         assert field.type == expected, field.name
     glue = schemas.glue_columns(dataset)
-    assert [c["Name"] for c in glue] == arrow.names[2:]
+    assert [c["Name"] for c in glue] == arrow.names
     for column in glue:
         field = arrow.field(column["Name"])
         if column["Type"] == "timestamp":
@@ -90,10 +90,9 @@ def test_contract_types():
     assert arrow.field("computed_at").type == pyarrow.timestamp("us", tz="UTC")
     assert {"Name": "volume", "Type": "bigint"} in schemas.glue_columns("prices")
     assert {"Name": "computed_at", "Type": "timestamp"} in schemas.glue_columns("prices")
-    assert schemas.glue_partition_keys() == [
-        {"Name": "ticker", "Type": "string"},
-        {"Name": "date", "Type": "string"},
-    ]
+    assert {"Name": "date", "Type": "date"} in schemas.glue_columns("prices")
+    assert {"Name": "ticker", "Type": "string"} in schemas.glue_columns("prices")
+    assert schemas.glue_partition_keys() == [{"Name": "month", "Type": "string"}]
 
 
 def test_unknown_dataset_is_refused():

@@ -107,10 +107,9 @@ def _data_columns(dataset: str) -> list[dict[str, str]]:
     import schemas
 
     columns = []
-    for field in schemas.arrow_schema(dataset):
-        column = {"Name": field.name, "Type": schemas.glue_type(field.type)}
-        if field.name in _COLUMN_COMMENTS:
-            column["Comment"] = _COLUMN_COMMENTS[field.name]
+    for column in schemas.glue_columns(dataset):
+        if column["Name"] in _COLUMN_COMMENTS:
+            column["Comment"] = _COLUMN_COMMENTS[column["Name"]]
         columns.append(column)
     clash = [column["Name"] for column in columns if column["Name"] in PARTITION_KEYS]
     if clash:  # Glue refuses a partition key that is also a data column
@@ -121,7 +120,12 @@ def _data_columns(dataset: str) -> list[dict[str, str]]:
 
 
 def _partition_keys() -> list[dict[str, str]]:
-    return [{"Name": name, "Type": "string", "Comment": _PARTITION_COMMENTS[name]} for name in PARTITION_KEYS]
+    import schemas
+
+    keys = [{**key, "Comment": _PARTITION_COMMENTS[key["Name"]]} for key in schemas.glue_partition_keys()]
+    if [key["Name"] for key in keys] != list(PARTITION_KEYS):
+        raise ValueError(f"schemas.glue_partition_keys() {keys} differ from the projection's {PARTITION_KEYS}")
+    return keys
 
 
 def table_input(dataset: str, root: str) -> dict[str, Any]:

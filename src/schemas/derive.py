@@ -1,8 +1,8 @@
 """Arrow schemas and Glue column types derived from the pandera models (no hand-copied column lists).
 
 Column order: ``ticker``, ``date``, the dataset's value columns in model order, then the lineage columns.
-Glue types follow Athena's names for the Arrow types; ``ticker`` and ``date`` are the tables' partition keys
-(strings, ``date`` projected as a date), so ``glue_columns`` leaves them out.
+Glue types follow Athena's names for the Arrow types; every stored column is a table column (``ticker`` a
+string, ``date`` a DATE) and the one partition key is the month folder (``glue_partition_keys``).
 """
 
 from __future__ import annotations
@@ -100,18 +100,13 @@ def arrow_schema(dataset: str) -> pyarrow.Schema:
 
 
 def glue_columns(dataset: str) -> list[dict[str, str]]:
-    """Glue table columns: every stored column except the partition keys ``ticker`` and ``date``."""
-    schema = arrow_schema(dataset)
-    return [
-        {"Name": field.name, "Type": glue_type(field.type)}
-        for field in schema
-        if field.name not in KEY_COLUMNS
-    ]
+    """Glue table columns: every stored column of the month objects, in storage order."""
+    return [{"Name": field.name, "Type": glue_type(field.type)} for field in arrow_schema(dataset)]
 
 
 def glue_partition_keys() -> list[dict[str, str]]:
-    """The partition keys of every table: ``ticker`` and ``date`` (a string projected as a date)."""
-    return [{"Name": "ticker", "Type": "string"}, {"Name": "date", "Type": "string"}]
+    """The partition key of every table: ``month`` (``YYYY-MM``, the folder of a month object)."""
+    return [{"Name": "month", "Type": "string"}]
 
 
 def validate(dataset: str, frame: pd.DataFrame) -> pd.DataFrame:

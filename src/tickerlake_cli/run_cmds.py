@@ -275,9 +275,14 @@ def register(app: typer.Typer) -> None:
         host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
         port: Annotated[int, typer.Option(help="Port of the Dagster webserver.")] = 3000,
     ) -> None:
-        """The Dagster UI (webserver) over the project's definitions; stop it with Ctrl-C."""
+        """The Dagster UI over the project's definitions, and the daemon that runs the schedule and the
+        sensor: `dagster dev` against DAGSTER_HOME. Stop it with Ctrl-C (or SIGTERM)."""
+        import ctypes
+        import time
+
         from dagster_project.runner import dagster_home
 
+        grace = 75.0  # `dagster dev` waits up to 60 s for each of its services before killing it
         env = dict(os.environ)
         if lake:
             env["TICKERLAKE_LAKE_URI"] = lake
@@ -285,7 +290,8 @@ def register(app: typer.Typer) -> None:
         command = [
             sys.executable,
             "-m",
-            "dagster_webserver",
+            "dagster",
+            "dev",
             "-m",
             "dagster_project.definitions",
             "-h",
@@ -293,17 +299,56 @@ def register(app: typer.Typer) -> None:
             "-p",
             str(port),
         ]
-        # dagster's webserver started from a background shell ignores SIGTERM: restore SIGINT handling so
-        # `kill -INT` (and Ctrl-C) stops it, and forward our own signals to it.
-        process = subprocess.Popen(
-            command, env=env, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)
-        )
+        try:
+            prctl = ctypes.CDLL(None, use_errno=True).prctl  # Linux: PR_SET_PDEATHSIG below
+        except (OSError, AttributeError):
+            prctl = None
 
-        def forward(signum: int, _frame: object) -> None:
-            process.send_signal(signal.SIGINT)
+        def child_setup() -> None:
+            # `dagster dev` started from a background shell inherits an ignored SIGINT, and maps SIGTERM to
+            # its SIGINT handling, so it would ignore both: restore them. Should this process die without
+            # stopping it (kill -9), the kernel sends it SIGINT.
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            if prctl is not None:
+                prctl(1, signal.SIGINT)  # PR_SET_PDEATHSIG
 
-        signal.signal(signal.SIGINT, forward)
-        signal.signal(signal.SIGTERM, forward)
-        code = process.wait()
+        # Its own process group (the webserver, the daemon, the code server and the runs it launches join
+        # it): a stop signal reaches every one of them exactly once, as Ctrl-C does to `dagster dev` in a
+        # terminal, whether it came from the terminal or from `kill`.
+        process = subprocess.Popen(command, env=env, preexec_fn=child_setup, process_group=0)
+        stopping: list[float] = []
+
+        def signal_group(signum: int) -> None:
+            try:
+                os.killpg(process.pid, signum)
+            except ProcessLookupError:
+                pass
+
+        def stop(_signum: int, _frame: object) -> None:
+            if not stopping:
+                stopping.append(time.monotonic())
+                signal_group(signal.SIGINT)
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+        while True:
+            try:
+                code = process.wait(timeout=1.0)
+                break
+            except subprocess.TimeoutExpired:
+                if stopping and time.monotonic() - stopping[0] > grace:
+                    signal_group(signal.SIGKILL)
+        # Nothing of the group outlives the command (a service `dagster dev` failed to stop).
+        for _ in range(50):
+            try:
+                os.killpg(process.pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.1)
+        else:
+            signal_group(signal.SIGKILL)
+        if stopping:
+            return
         if code not in (0, -signal.SIGINT, 130):
-            raise fail(f"the Dagster webserver exited with code {code}", code=1)
+            raise fail(f"dagster dev (the Dagster UI and daemon) exited with code {code}", code=1)
