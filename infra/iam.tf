@@ -44,7 +44,6 @@ data "aws_iam_policy_document" "report_lambda" {
     actions = ["s3:GetObject"]
     resources = [
       "${local.lake_arn}/${local.lake_prefix}processed/*",
-      "${local.lake_arn}/${local.lake_prefix}compacted/*",
       "${local.lake_arn}/${local.lake_prefix}raw/*",
     ]
   }
@@ -59,7 +58,7 @@ data "aws_iam_policy_document" "report_lambda" {
     condition {
       test     = "StringLike"
       variable = "s3:prefix"
-      values   = ["${local.lake_prefix}processed/*", "${local.lake_prefix}compacted/*", "${local.lake_prefix}raw/*"]
+      values   = ["${local.lake_prefix}processed/*", "${local.lake_prefix}raw/*"]
     }
   }
 
@@ -152,12 +151,12 @@ data "aws_iam_policy_document" "analyst" {
     resources = [local.glue_catalog_arn, local.glue_database_arn, local.glue_tables_arn]
   }
 
-  # processed/ for Athena; compacted/ (its read copies) for `tickerlake sql` on this machine over the S3 lake.
+  # processed/ for Athena and `tickerlake sql`; lineage/ for `tickerlake lineage` and the manifests.
   statement {
     sid       = "ReadProcessed"
     effect    = "Allow"
     actions   = ["s3:GetObject"]
-    resources = ["${local.lake_arn}/${local.lake_prefix}processed/*", "${local.lake_arn}/${local.lake_prefix}compacted/*"]
+    resources = ["${local.lake_arn}/${local.lake_prefix}processed/*", "${local.lake_arn}/${local.lake_prefix}lineage/*"]
   }
 
   statement {
@@ -169,7 +168,7 @@ data "aws_iam_policy_document" "analyst" {
     condition {
       test     = "StringLike"
       variable = "s3:prefix"
-      values   = ["${local.lake_prefix}processed/*", "${local.lake_prefix}compacted/*"]
+      values   = ["${local.lake_prefix}processed/*", "${local.lake_prefix}lineage/*"]
     }
   }
 
@@ -225,7 +224,7 @@ data "aws_iam_policy_document" "pipeline" {
     resources = [
       "${local.lake_arn}/${local.lake_prefix}raw/*",
       "${local.lake_arn}/${local.lake_prefix}processed/*",
-      "${local.lake_arn}/${local.lake_prefix}compacted/*",
+      "${local.lake_arn}/${local.lake_prefix}lineage/*",
       "${local.lake_arn}/${local.lake_prefix}quarantine/*",
     ]
   }
@@ -242,7 +241,7 @@ data "aws_iam_policy_document" "pipeline" {
       values = [
         "${local.lake_prefix}raw/*",
         "${local.lake_prefix}processed/*",
-        "${local.lake_prefix}compacted/*",
+        "${local.lake_prefix}lineage/*",
         "${local.lake_prefix}quarantine/*",
       ]
     }
@@ -265,6 +264,6 @@ data "aws_iam_policy_document" "pipeline" {
 
 resource "aws_iam_policy" "pipeline" {
   name        = "${var.name_prefix}-pipeline"
-  description = "The tickerlake pipeline: versioned, tagged writes to raw/, processed/, compacted/, quarantine/ and Glue catalog sync."
+  description = "The tickerlake pipeline: versioned, tagged writes to raw/, processed/, lineage/, quarantine/ and Glue catalog sync."
   policy      = data.aws_iam_policy_document.pipeline.json
 }

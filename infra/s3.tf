@@ -102,14 +102,11 @@ resource "aws_s3_bucket_lifecycle_configuration" "lake" {
         prefix = "${local.lake_prefix}${rule.value}/"
       }
 
+      # Current versions stay instantly readable: a month object is read by every warm-up, backfill and
+      # series query for years, and GetObject refuses an object in GLACIER until it is restored.
       transition {
         days          = 90
-        storage_class = "GLACIER"
-      }
-
-      transition {
-        days          = 365
-        storage_class = "DEEP_ARCHIVE"
+        storage_class = "STANDARD_IA"
       }
 
       noncurrent_version_transition {
@@ -124,21 +121,6 @@ resource "aws_s3_bucket_lifecycle_configuration" "lake" {
       abort_incomplete_multipart_upload {
         days_after_initiation = 7
       }
-    }
-  }
-
-  # Read copies of closed months (lake/compaction.py): rebuilt from processed/ at will, so they stay in
-  # STANDARD (readable) and an overwritten copy is dropped after a day.
-  rule {
-    id     = "compacted-noncurrent-expire"
-    status = "Enabled"
-
-    filter {
-      prefix = "${local.lake_prefix}compacted/"
-    }
-
-    noncurrent_version_expiration {
-      noncurrent_days = 1
     }
   }
 

@@ -59,6 +59,10 @@ def _isolated_env(monkeypatch, tmp_path):
         "OPENAI_API_KEY",
     ):
         monkeypatch.delenv(name, raising=False)
+    # Set, then removed: monkeypatch then also undoes a value the code under test sets (`run --universe`).
+    for name in ("TICKERLAKE_UNIVERSE", "TICKERLAKE_PARTITIONS_START"):
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
     monkeypatch.setenv("CACHE_SQLITE_PATH", str(tmp_path / "cache" / "cache.db"))
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
     (tmp_path / "dagster_home").mkdir()

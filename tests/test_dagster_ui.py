@@ -1,4 +1,5 @@
-"""The Dagster UI for real: `tickerlake ui` on a free port, its GraphQL API, and headless Chromium."""
+"""The Dagster UI for real: `tickerlake ui` (webserver and daemon, as `dagster dev`) on a free port over a
+DAGSTER_HOME holding one recorded run of a month, its GraphQL API, and headless Chromium."""
 
 import json
 import os
@@ -8,16 +9,17 @@ import sys
 import time
 import urllib.request
 
-import dagster as dg
 import pytest
 
 from dagster_project.definitions import build_defs
+from dagster_project.runner import recorded_instance, run_lake
 from lake import Lake
 from tests.browser import dump_dom, png_is_blank, require_chromium, screenshot
 from tests.moto_server import free_port
 
 pytestmark = pytest.mark.slow
-DAY = "2025-06-04"
+TICKER, START, END, MONTH = "D05.SI", "2025-06-02", "2025-06-06", "2025-06"
+LAKE_ASSETS = ("raw_prices", "prices", "indicators", "percentiles", "features")
 
 
 def _graphql(base: str, query: str) -> dict:
@@ -27,37 +29,56 @@ def _graphql(base: str, query: str) -> dict:
         headers={"Content-Type": "application/json"},
     )
     with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read())
+        answer = json.loads(response.read())
+    assert "errors" not in answer, answer["errors"]
+    return answer["data"]
 
 
-@pytest.fixture
-def dagster_ui(tmp_path):
-    """A lake with one materialized ticker-day, and `tickerlake ui` serving it on a free port."""
+def _group(pid: int) -> list[int]:
+    """The processes of process group `pid` still alive."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if os.getpgid(int(entry)) == pid:
+                    found.append(int(entry))
+            except ProcessLookupError:
+                continue
+    return found
+
+
+@pytest.fixture(scope="module")
+def dagster_ui(tmp_path_factory):
+    """One recorded run of lake_job over the month 2025-06 (one ticker, one week) in a fresh DAGSTER_HOME,
+    and `tickerlake ui` serving it on a free port; stopped with SIGINT at the end, its services with it."""
+    tmp_path = tmp_path_factory.mktemp("ui")
     home = tmp_path / "dagster_home"
-    home.mkdir(exist_ok=True)
+    home.mkdir()
     uri = str(tmp_path / "lake")
     Lake.open(uri).init()
-    env = dict(os.environ, DAGSTER_HOME=str(home), TICKERLAKE_LAKE_URI=uri)
+    saved = os.environ.get("DAGSTER_HOME")
     os.environ["DAGSTER_HOME"] = str(home)
-    with dg.DagsterInstance.get() as instance:
-        job = build_defs(lake_uri=uri).resolve_implicit_global_asset_job_def()
-        selection = {dg.AssetKey(n) for n in ("raw_prices", "prices", "indicators")}
-        key = str(dg.MultiPartitionKey({"ticker": "D05.SI", "date": DAY}))
-        assert (
-            job.get_subset(asset_selection=selection)
-            .execute_in_process(instance=instance, partition_key=key)
-            .success
-        )
+    try:
+        with recorded_instance() as instance:
+            summary = run_lake(build_defs(lake_uri=uri), [TICKER], START, END, instance=instance, with_reports=False)
+    finally:
+        if saved is None:
+            os.environ.pop("DAGSTER_HOME", None)
+        else:
+            os.environ["DAGSTER_HOME"] = saved
+    assert summary.ok, summary.to_dict()
+    env = dict(os.environ, DAGSTER_HOME=str(home), TICKERLAKE_LAKE_URI=uri, CACHE_SQLITE_PATH=str(tmp_path / "cache.db"))
     port = free_port()
+    log = open(tmp_path / "ui.log", "wb")  # noqa: SIM115 - closed below
     process = subprocess.Popen(
         [sys.executable, "-m", "tickerlake_cli.main", "ui", "--port", str(port)],
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 180
     while True:
         try:
             urllib.request.urlopen(base + "/server_info", timeout=2).read()
@@ -65,37 +86,109 @@ def dagster_ui(tmp_path):
         except OSError:
             if process.poll() is not None or time.monotonic() > deadline:
                 process.kill()
-                pytest.fail(f"tickerlake ui did not come up on {base} (exit {process.poll()})")
+                pytest.fail(
+                    f"tickerlake ui did not come up on {base} (exit {process.poll()}): "
+                    + (tmp_path / "ui.log").read_text()[-3000:]
+                )
             time.sleep(0.5)
-    yield base
+    services = [int(p) for p in subprocess.run(["pgrep", "-P", str(process.pid)], capture_output=True, text=True).stdout.split()]
+    yield {"base": base, "run_id": summary.run_id, "home": home, "services": services}
     process.send_signal(signal.SIGINT)
     try:
-        assert process.wait(30) is not None
+        assert process.wait(90) == 0, (tmp_path / "ui.log").read_text()[-3000:]
     except subprocess.TimeoutExpired:
         process.kill()
         pytest.fail("tickerlake ui did not stop on SIGINT")
+    finally:
+        log.close()
+    time.sleep(0.5)
+    left = [p for group in services for p in _group(group)]
+    assert left == [], f"processes of `dagster dev` outlived `tickerlake ui`: {left}"
 
 
-def test_graphql_lists_the_assets_and_the_materialized_partition(dagster_ui):
-    nodes = _graphql(dagster_ui, "{ assetNodes { assetKey { path } } }")["data"]["assetNodes"]
+def test_graphql_lists_the_assets_and_the_materialized_month(dagster_ui):
+    base = dagster_ui["base"]
+    nodes = _graphql(base, "{ assetNodes { assetKey { path } } }")["assetNodes"]
     names = {"/".join(node["assetKey"]["path"]) for node in nodes}
-    assert {"raw_prices", "prices", "indicators", "percentiles", "features", "reports"} <= names
-    status = _graphql(
-        dagster_ui,
+    assert {*LAKE_ASSETS, "reports"} <= names
+    node = _graphql(
+        base,
         '{ assetNodeOrError(assetKey: {path: ["indicators"]}) { ... on AssetNode { '
-        "partitionKeysByDimension { name partitionKeys } } } }",
-    )["data"]["assetNodeOrError"]["partitionKeysByDimension"]
-    dims = {d["name"]: d["partitionKeys"] for d in status}
-    assert "D05.SI" in dims["ticker"] and DAY in dims["date"]
+        "partitionKeysByDimension { name partitionKeys } "
+        "partitionStats { numMaterialized numPartitions } } } }",
+    )["assetNodeOrError"]
+    [dimension] = node["partitionKeysByDimension"]  # one partitioning: months
+    keys = dimension["partitionKeys"]
+    assert keys[0] == "2015-01" and MONTH in keys and keys[-1] == time.strftime("%Y-%m", time.gmtime())
+    assert all(len(key) == 7 and key[4] == "-" for key in keys)
+    assert node["partitionStats"]["numMaterialized"] == 1
+    for name in LAKE_ASSETS:
+        events = _graphql(
+            base,
+            f'{{ assetOrError(assetKey: {{path: ["{name}"]}}) {{ ... on Asset {{ '
+            "assetMaterializations(limit: 5) { partition runId } } } }",
+        )["assetOrError"]["assetMaterializations"]
+        assert [(e["partition"], e["runId"]) for e in events] == [(MONTH, dagster_ui["run_id"])], name
 
 
-def test_chromium_renders_the_indicators_partitions_page(dagster_ui, tmp_path):
+def test_the_daemon_runs_the_schedule_and_the_sensor(dagster_ui):
+    base = dagster_ui["base"]
+    deadline = time.monotonic() + 120
+    while True:
+        statuses = _graphql(
+            base, "{ instance { daemonHealth { allDaemonStatuses { daemonType healthy required } } } }"
+        )["instance"]["daemonHealth"]["allDaemonStatuses"]
+        healthy = {s["daemonType"] for s in statuses if s["healthy"]}
+        if {"SCHEDULER", "SENSOR"} <= healthy:
+            break
+        assert time.monotonic() < deadline, f"the scheduler and sensor daemons are not healthy: {statuses}"
+        time.sleep(1)
+    repository = _graphql(
+        base,
+        "{ repositoriesOrError { ... on RepositoryConnection { nodes { "
+        "schedules { name cronSchedule executionTimezone futureTicks(limit: 1) { results { timestamp } } } "
+        "sensors { name sensorState { status } } } } } }",
+    )["repositoriesOrError"]["nodes"][0]
+    [schedule] = repository["schedules"]
+    assert (schedule["name"], schedule["cronSchedule"], schedule["executionTimezone"]) == (
+        "daily_after_close",
+        "30 22 * * 1-5",
+        "UTC",
+    )
+    assert schedule["futureTicks"]["results"][0]["timestamp"] > time.time()
+    [sensor] = repository["sensors"]
+    assert (sensor["name"], sensor["sensorState"]["status"]) == ("reports_after_features", "RUNNING")
+    # The sensor daemon evaluates it: the recorded run materialized `features`, so a tick requests the
+    # report pre-warm (a run of reports_job, launched by the daemon).
+    query = (
+        '{ sensorOrError(sensorSelector: {repositoryName: "__repository__", repositoryLocationName: '
+        '"dagster_project.definitions", sensorName: "reports_after_features"}) { ... on Sensor { '
+        "sensorState { ticks(limit: 5) { status runIds error { message } } } } } }"
+    )
+    deadline = time.monotonic() + 120
+    while True:
+        ticks = _graphql(base, query)["sensorOrError"]["sensorState"]["ticks"]
+        requested = [t for t in ticks if t["status"] == "SUCCESS" and t["runIds"]]
+        if requested:
+            break
+        assert time.monotonic() < deadline, f"no sensor tick requested a run: {ticks}"
+        time.sleep(1)
+    [run_id] = requested[0]["runIds"]
+    run = _graphql(base, f'{{ runOrError(runId: "{run_id}") {{ ... on Run {{ jobName status }} }} }}')
+    assert run["runOrError"]["jobName"] == "reports_job"
+
+
+def test_chromium_renders_the_indicators_month_partitions(dagster_ui, tmp_path):
     require_chromium()
-    seen = _graphql(dagster_ui, "mutation { setNuxSeen }")
-    assert "errors" not in seen
-    url = dagster_ui + "/assets/indicators?view=partitions"
-    dom = dump_dom(url, virtual_time_budget_ms=15000, timeout=120)
+    base = dagster_ui["base"]
+    _graphql(base, "mutation { setNuxSeen }")  # the first visit's pop-up would cover the page
+    url = base + "/assets/indicators?view=partitions"
+    dom = dump_dom(url, virtual_time_budget_ms=20000, timeout=180)
     assert "indicators" in dom
-    assert "D05.SI" in dom  # the ticker dimension of the partitions view
-    png = screenshot(url, tmp_path / "indicators.png", virtual_time_budget_ms=15000, timeout=120)
+    current = time.strftime("%Y-%m", time.gmtime())
+    assert current in dom  # the newest month partitions are listed first
+    assert "Materialized" in dom or "materialized" in dom
+    png = screenshot(url, tmp_path / "indicators.png", virtual_time_budget_ms=20000, timeout=180)
     assert not png_is_blank(png)
+    partition = dump_dom(f"{url}&partition={MONTH}", virtual_time_budget_ms=20000, timeout=180)
+    assert MONTH in partition

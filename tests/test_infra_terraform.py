@@ -111,14 +111,16 @@ def _rules(lifecycle: dict) -> dict[str, dict]:
     return rules
 
 
-def test_lake_lifecycle_archives_raw_and_processed(tf):
+def test_lake_lifecycle_keeps_current_raw_and_processed_readable_and_archives_old_versions(tf):
     rules = _rules(_resources(tf, "aws_s3_bucket_lifecycle_configuration")["lake"])
     for area in ("raw", "processed"):
         rule = rules[f"{area}-archive"]
         assert rule["status"] == "Enabled"
         assert _one(rule["filter"])["prefix"] == "${local.lake_prefix}" + f"{area}/"
         transitions = {t["storage_class"]: t["days"] for t in rule["transition"]}
-        assert transitions == {"GLACIER": 90, "DEEP_ARCHIVE": 365}
+        assert transitions == {"STANDARD_IA": 90}  # GetObject works: month objects are read for years
+        old = _one(rule["noncurrent_version_transition"])
+        assert (old["storage_class"], old["noncurrent_days"]) == ("GLACIER", 90)
         assert (
             _one(rule["noncurrent_version_expiration"])["noncurrent_days"]
             == "${var.lake_noncurrent_version_days}"
@@ -165,10 +167,10 @@ def _sid(tf, policy: str, sid: str) -> dict:
     return next(s for s in _data(tf, "aws_iam_policy_document")[policy]["statement"] if s.get("sid") == sid)
 
 
-def test_lambda_reads_processed_compacted_and_raw_only_from_the_lake(tf):
+def test_lambda_reads_processed_and_raw_only_from_the_lake(tf):
     read = _sid(tf, "report_lambda", "ReadLake")
     assert read["actions"] == ["s3:GetObject"]
-    areas = ("processed", "compacted", "raw")
+    areas = ("processed", "raw")
     assert sorted(read["resources"]) == sorted(
         f"${{local.lake_arn}}/${{local.lake_prefix}}{a}/*" for a in areas
     )
@@ -179,14 +181,6 @@ def test_lambda_reads_processed_compacted_and_raw_only_from_the_lake(tf):
     )
     # S3Store lists the version listing (each key with its version id): ListBucket alone is refused.
     assert sorted(listing["actions"]) == ["s3:ListBucket", "s3:ListBucketVersions"]
-
-
-def test_compacted_copies_stay_readable_and_drop_old_versions(tf):
-    rule = _rules(_resources(tf, "aws_s3_bucket_lifecycle_configuration")["lake"])[
-        "compacted-noncurrent-expire"
-    ]
-    assert _one(rule["filter"])["prefix"] == "${local.lake_prefix}compacted/"
-    assert "transition" not in rule and _one(rule["noncurrent_version_expiration"])["noncurrent_days"] == 1
 
 
 def test_lambda_writes_only_cache_reports_and_its_event_log_and_reads_only_python_libs(tf):

@@ -92,11 +92,12 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
 def lifecycle_rules(prefix: str) -> list[dict[str, Any]]:
     """The seed system's lifecycle, under the lake's prefix.
 
-    raw/ and processed/ go to GLACIER at 90 days and DEEP_ARCHIVE at 365; cache/ expires after 1 day and
-    reports/ after 30 (their noncurrent versions too: the bucket is versioned, and an expired cache entry
-    would otherwise linger as an old version forever); unfinished multipart uploads are aborted after 7 days.
-    compacted/ (read copies, rebuilt from processed/ at will) stays readable and keeps no old versions
-    beyond a day.
+    raw/ and processed/ go to STANDARD_IA at 90 days (still instantly readable: a month object and a
+    backfill's fetch are read for years by warm-ups, backfills and queries, and GetObject refuses a
+    GLACIER object until it is restored) and their noncurrent versions to GLACIER at 90 days; cache/
+    expires after 1 day and reports/ after 30 (their noncurrent versions too: the bucket is versioned, and
+    an expired cache entry would otherwise linger as an old version forever); unfinished multipart uploads
+    are aborted after 7 days.
     """
     base = f"{prefix}/" if prefix else ""
     rules: list[dict[str, Any]] = []
@@ -106,10 +107,8 @@ def lifecycle_rules(prefix: str) -> list[dict[str, Any]]:
                 "ID": f"tickerlake-{area}-archive",
                 "Filter": {"Prefix": f"{base}{area}/"},
                 "Status": "Enabled",
-                "Transitions": [
-                    {"Days": 90, "StorageClass": "GLACIER"},
-                    {"Days": 365, "StorageClass": "DEEP_ARCHIVE"},
-                ],
+                "Transitions": [{"Days": 90, "StorageClass": "STANDARD_IA"}],
+                "NoncurrentVersionTransitions": [{"NoncurrentDays": 90, "StorageClass": "GLACIER"}],
             }
         )
     for area, days in (("cache", 1), ("reports", 30)):
@@ -122,14 +121,6 @@ def lifecycle_rules(prefix: str) -> list[dict[str, Any]]:
                 "NoncurrentVersionExpiration": {"NoncurrentDays": days},
             }
         )
-    rules.append(
-        {
-            "ID": "tickerlake-compacted-noncurrent-expire",
-            "Filter": {"Prefix": f"{base}compacted/"},
-            "Status": "Enabled",
-            "NoncurrentVersionExpiration": {"NoncurrentDays": 1},
-        }
-    )
     rules.append(
         {
             "ID": "tickerlake-abort-incomplete-uploads",
