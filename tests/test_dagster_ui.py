@@ -60,14 +60,19 @@ def dagster_ui(tmp_path_factory):
     os.environ["DAGSTER_HOME"] = str(home)
     try:
         with recorded_instance() as instance:
-            summary = run_lake(build_defs(lake_uri=uri), [TICKER], START, END, instance=instance, with_reports=False)
+            summary = run_lake(
+                build_defs(lake_uri=uri), [TICKER], START, END, instance=instance, with_reports=False
+            )
     finally:
         if saved is None:
             os.environ.pop("DAGSTER_HOME", None)
         else:
             os.environ["DAGSTER_HOME"] = saved
     assert summary.ok, summary.to_dict()
-    env = dict(os.environ, DAGSTER_HOME=str(home), TICKERLAKE_LAKE_URI=uri, CACHE_SQLITE_PATH=str(tmp_path / "cache.db"))
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("TICKERLAKE_", "CACHE_", "PDF_", "LINE_"))
+    }
+    env.update(DAGSTER_HOME=str(home), TICKERLAKE_LAKE_URI=uri, CACHE_SQLITE_PATH=str(tmp_path / "cache.db"))
     port = free_port()
     log = open(tmp_path / "ui.log", "wb")  # noqa: SIM115 - closed below
     process = subprocess.Popen(
@@ -91,7 +96,12 @@ def dagster_ui(tmp_path_factory):
                     + (tmp_path / "ui.log").read_text()[-3000:]
                 )
             time.sleep(0.5)
-    services = [int(p) for p in subprocess.run(["pgrep", "-P", str(process.pid)], capture_output=True, text=True).stdout.split()]
+    services = [
+        int(p)
+        for p in subprocess.run(
+            ["pgrep", "-P", str(process.pid)], capture_output=True, text=True
+        ).stdout.split()
+    ]
     yield {"base": base, "run_id": summary.run_id, "home": home, "services": services}
     process.send_signal(signal.SIGINT)
     try:

@@ -11,8 +11,6 @@ from pipelines.exceptions import PayloadError
 from pipelines.parsing import (
     PRICE_COLUMNS,
     Rejected,
-    bars_frame,
-    parse_bar,
     parse_envelope,
     parse_envelopes,
     parse_fetch,
@@ -257,30 +255,6 @@ def test_many_envelopes_must_ascend():
 def test_many_envelopes_must_share_a_symbol():
     with pytest.raises(PayloadError, match=r"^symbol: differs from the previous envelopes' symbol 'D05.SI'"):
         parse_envelopes([envelope(_row("2025-06-09")), envelope(_row("2025-06-10"), symbol="U11.SI")])
-
-
-def test_parse_bar_takes_the_dated_bar_of_a_checked_envelope_and_bars_make_one_frame():
-    two = envelope(_row("2025-06-09", c=10.0), _row("2025-06-10", c=11.0))
-    bars = [
-        parse_bar(json.dumps(two).encode(), day, expected_symbol="D05.SI")
-        for day in ("2025-06-10", "2025-06-09")
-    ]
-    frame = bars_frame(bars)
-    assert list(frame.columns) == [c for c in PRICE_COLUMNS if c != "ticker"]
-    assert [(d.isoformat(), c) for d, c in zip(frame["date"], frame["close"], strict=True)] == [
-        ("2025-06-10", 11.0),
-        ("2025-06-09", 10.0),
-    ]
-    assert frame.equals(parse_envelope(two).drop(columns=["ticker"]).iloc[::-1].reset_index(drop=True))
-    with pytest.raises(
-        PayloadError, match=r"^payload.history: has no bar dated 2025-06-11 \(bars: 2025-06-09, 2025-06-10\)"
-    ):
-        parse_bar(two, "2025-06-11")
-    with pytest.raises(PayloadError, match="differs from the expected symbol"):
-        parse_bar(two, "2025-06-10", expected_symbol="U11.SI")
-
-
-# -- parse_fetch: one fetch, bar by bar ----------------------------------------------------------------
 
 
 def _dates(frame):

@@ -318,34 +318,6 @@ def _envelope(document: Mapping[str, Any], expected_symbol: str | None) -> tuple
     return symbol, history, fetched_at
 
 
-def parse_bar(
-    raw: bytes | str | Mapping[str, Any], date: str, *, expected_symbol: str | None = None
-) -> dict[str, Any]:
-    """The history entry of an envelope dated `date` (ISO), the whole envelope checked as by
-    ``parse_envelope``: a dict of the ``prices`` fields (date a ``datetime.date``, no ticker). Collect them
-    and build one frame with ``bars_frame``: a frame per partition costs more than parsing it.
-
-    Raises
-    ------
-    PayloadError
-        The envelope is bad, or has no bar dated `date` (field ``payload.history``).
-    """
-    _, rows = _parse(raw, expected_symbol)
-    found = [row for row in rows if row["date"].isoformat() == date]
-    if len(found) != 1:
-        raise PayloadError(
-            f"has no bar dated {date} (bars: {', '.join(row['date'].isoformat() for row in rows)})",
-            field="payload.history",
-            value=date,
-        )
-    return found[0]
-
-
-def bars_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    """Bars from ``parse_bar`` as one ``prices`` frame without the ticker column, in the given order."""
-    return _frame("", rows).drop(columns=["ticker"])
-
-
 def parse_envelopes(
     raws: Iterable[bytes | str | Mapping[str, Any]], *, expected_symbol: str | None = None
 ) -> pd.DataFrame:
