@@ -20,10 +20,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-#: The date partitions start early enough for 10 years of history (the increment family needs it).
-PARTITIONS_START = "2015-01-01"
-#: The last date of every generated history: a fixed weekday in the past, so runs are reproducible.
+#: The month partitions start early enough for 10 years of history (the default, set explicitly).
+PARTITIONS_START = "2015-01"
+#: The last date of every generated history: a fixed Friday in the past, so runs are reproducible. The
+#: increments add the sessions after it (`INCREMENT_DAYS`), each a session on every market of the universe.
 END_DATE = "2026-11-20"
+#: One new session each (Mon 2026-11-23 is a Tokyo holiday, Thu 11-26 a New York one: not used).
+INCREMENT_DAYS = ("2026-11-24", "2026-11-25", "2026-11-27", "2026-11-30")
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -106,3 +109,92 @@ def scratch(prefix: str) -> Iterator[Path]:
 
 def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def _children_of() -> dict[int, list[int]]:
+    """Parent pid → child pids of every process (from /proc)."""
+    tree: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as handle:
+                fields = handle.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        tree.setdefault(int(fields[1]), []).append(int(entry))
+    return tree
+
+
+def tree_rss_mb(pid: int) -> float:
+    """Resident memory of a process and all its descendants now (MB; 0 once it is gone)."""
+    tree, total, todo = _children_of(), 0, [pid]
+    while todo:
+        current = todo.pop()
+        todo.extend(tree.get(current, []))
+        try:
+            with open(f"/proc/{current}/statm") as handle:
+                total += int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, ValueError, IndexError):
+            continue
+    return total / 1024 / 1024
+
+
+def run_process(
+    command: list[str], *, env: dict[str, str], cwd: Path | None = None, timeout: float = 7200
+) -> dict[str, Any]:
+    """Run a command as a user would, sampling the resident memory of its process tree every 50 ms.
+
+    Returns wall seconds, exit code, stdout, stderr's tail, `peak_rss_mb` (the largest sum over the tree,
+    and never less than the largest single process's own peak from the kernel's rusage)."""
+    import threading
+
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        process = subprocess.Popen(command, env=env, cwd=cwd, stdout=out, stderr=err)
+        peak = [0.0]
+        done = threading.Event()
+
+        def sample() -> None:
+            while not done.is_set():
+                peak[0] = max(peak[0], tree_rss_mb(process.pid))
+                done.wait(0.05)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        try:
+            _pid, status, usage = os.wait4(process.pid, 0)
+        finally:
+            done.set()
+            sampler.join()
+        seconds = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
+    if seconds > timeout:
+        raise RuntimeError(f"{command[:3]} took {seconds:.0f} s, over {timeout:.0f} s")
+    return {
+        "seconds": seconds,
+        "returncode": process.returncode,
+        "stdout": stdout,
+        "stderr_tail": "\n".join(stderr.strip().splitlines()[-15:]),
+        "peak_rss_mb": round(max(peak[0], usage.ru_maxrss / 1024), 1),
+    }
+
+
+def tickerlake_command() -> list[str]:
+    """`tickerlake` as installed in this venv (the console script next to this interpreter)."""
+    script = Path(sys.executable).with_name("tickerlake")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "tickerlake_cli.main"]
+
+
+def work_dir() -> Path:
+    """The bench session's folder for lakes shared between families (BENCH_WORK, made by bench.run)."""
+    folder = os.environ.get("BENCH_WORK")
+    if not folder:
+        folder = tempfile.mkdtemp(prefix="tickerlake-bench-work-", dir=os.environ.get("BENCH_TMP"))
+        os.environ["BENCH_WORK"] = folder
+    path = Path(folder)
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -1,38 +1,58 @@
-"""Building the lakes the families measure: through the lake's own stages (no Dagster), or the floor."""
+"""The lakes the families measure on: the synthetic universe, date ranges, and history lakes built once per
+bench session and shared (read-only, or copied before a family changes them).
+
+A *history lake* is what a universe's lake looks like after its backfill: every dataset's month objects,
+written through the lake's own stages (`pipelines.stages`, no Dagster), with its raw fetches made on the
+last day of the history (`END_DATE`, evening UTC) — so that a daily run afterwards reads only its own new
+fetch, as it does in production, where the backfill was fetched days or years before.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import os
+import shutil
+import time
 from pathlib import Path
 from typing import Any
 
+from bench import universe
+from bench._common import END_DATE, log, work_dir
+
 DATASETS = ("prices", "indicators", "percentiles", "features")
+#: The history's fetch time: the evening (UTC) of its last session.
+HISTORY_FETCHED_AT = dt.datetime.fromisoformat(END_DATE + "T23:00:00+00:00")
 
 
-def tickers(count: int) -> list[str]:
-    """The first `count` tickers of the bundled universe (consecutive: one Dagster range per chunk)."""
-    from pipelines.sources import load_universe
+def universe_file(count: int) -> Path:
+    """The CSV of the first `count` synthetic tickers, in the session folder (made once)."""
+    path = work_dir() / "universes" / f"universe-{count}.csv"
+    if not path.exists():
+        universe.write(count, path)
+    return path
 
-    symbols = list(load_universe().symbols)
-    if count > len(symbols):
-        raise ValueError(f"the universe has {len(symbols)} tickers, {count} were asked")
-    return symbols[:count]
+
+def use_universe(count: int) -> list[str]:
+    """Point this process at the `count`-ticker universe (TICKERLAKE_UNIVERSE); its symbols."""
+    os.environ["TICKERLAKE_UNIVERSE"] = str(universe_file(count))
+    return universe.symbols(count)
 
 
 def years_before(end: str, years: float) -> str:
-    """The first date of `years` years ending on `end` (inclusive range)."""
+    """The first date of `years` years ending on `end` (inclusive range): 10 years to 2026-11-20 start on
+    2016-11-21."""
     last = dt.date.fromisoformat(end)
-    return (last - dt.timedelta(days=round(365.25 * years)) + dt.timedelta(days=1)).isoformat()
-
-
-def weekdays(start: str, end: str) -> list[str]:
-    from dagster_project.partitions import weekday_keys
-
-    return weekday_keys(dt.date.fromisoformat(start), dt.date.fromisoformat(end))
+    whole, part = int(years), years - int(years)
+    try:
+        first = last.replace(year=last.year - whole)
+    except ValueError:  # 29 February
+        first = last.replace(year=last.year - whole, day=28)
+    first -= dt.timedelta(days=round(365.25 * part))
+    return (first + dt.timedelta(days=1)).isoformat()
 
 
 def open_lake(root: Path, *, durable: bool = True) -> Any:
-    """A lake in `root`; `durable=False` skips fsync (only to *seed* history faster, never to measure)."""
+    """A lake in `root`; `durable=False` skips fsync (only to *seed* history, never to measure)."""
     from lake import Lake
     from lake.store import LocalStore
 
@@ -41,77 +61,65 @@ def open_lake(root: Path, *, durable: bool = True) -> Any:
     return lake
 
 
-def seed_with_stages(lake: Any, symbols: list[str], start: str, end: str, run_id: str = "bench-seed") -> None:
-    """raw → features for symbols × weekdays in [start, end] with `lake.stages`, one ticker at a time."""
-    from lake import stages
+def seed_with_stages(lake: Any, symbols: list[str], start: str, end: str, run_id: str = "bench-seed") -> float:
+    """raw → features for `symbols` over [start, end] through `pipelines.stages` (what the assets call),
+    the raw fetches made at `HISTORY_FETCHED_AT`. Returns the seconds it took."""
+    from pipelines import stages
     from pipelines.sources import get_source
 
+    started = time.perf_counter()
     source = get_source("sample")
-    dates = weekdays(start, end)
-    for symbol in symbols:
-        partitions = [(symbol, day) for day in dates]
-        stages.ingest_raw(lake, source, partitions)
-        stages.build_prices(lake, partitions, run_id)
-        for dataset in stages.DERIVED:
-            stages.build_derived(lake, dataset, partitions, run_id)
+    raw = stages.ingest_raw(lake, source, symbols, start, end, run_id, clock=lambda: HISTORY_FETCHED_AT)
+    if raw.failed:
+        raise RuntimeError(f"seeding failed: {raw.failed}")
+    stages.build_prices(lake, symbols, start, end, run_id)
+    for dataset in stages.DERIVED:
+        stages.build_derived(lake, dataset, symbols, start, end, run_id)
+    return time.perf_counter() - started
 
 
-def computed_frames(symbol: str, start: str, end: str) -> tuple[dict[str, Any], list[Any]]:
-    """{dataset: rows} of one ticker, computed in one vectorised pass from the sample source's envelopes."""
-    from pipelines.features import compute_features
-    from pipelines.indicators import compute_indicators
-    from pipelines.parsing import parse_envelopes
-    from pipelines.percentiles import compute_percentiles
-    from pipelines.sources import envelope_bytes, get_source
-
-    envelopes = get_source("sample").fetch(symbol, start, end)
-    prices = parse_envelopes([envelope_bytes(e) for e in envelopes], expected_symbol=symbol)
-    prices = prices.drop(columns=[c for c in ("ticker",) if c in prices.columns])
-    indicators = compute_indicators(prices)
-    dates = prices["date"].to_numpy()
-    frames = {
-        "prices": prices,
-        "indicators": indicators.assign(date=dates),
-        "percentiles": compute_percentiles(indicators).assign(date=dates),
-        "features": compute_features(prices, indicators).assign(date=dates),
-    }
-    return {name: frame.assign(ticker=symbol) for name, frame in frames.items()}, envelopes
+def _cached(name: str, build) -> Path:
+    """A lake folder in the session folder, built once (a marker file says it is complete)."""
+    folder = work_dir() / name
+    marker = folder / ".bench-complete"
+    if marker.exists():
+        return folder / "lake"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    seconds = build(folder / "lake")
+    marker.write_text(f"{seconds:.3f}\n")
+    return folder / "lake"
 
 
-def write_floor(root: Path, symbols: list[str], start: str, end: str) -> int:
-    """The floor of a backfill: the same rows, computed per ticker in one pass, written with one
-    `pyarrow.dataset.write_dataset` per dataset into the same hive layout (ticker=/date=), plus the raw
-    envelopes as plain files. Returns the number of files written."""
-    import pandas as pd
-    import pyarrow as pa
-    import pyarrow.dataset as pads
+def history_lake(count: int, years: float) -> Path:
+    """The lake of the first `count` synthetic tickers over `years` years to END_DATE (built once per
+    session through the stages; never change it: copy it first)."""
 
-    from pipelines.sources import envelope_bytes
+    def build(root: Path) -> float:
+        symbols = use_universe(count)
+        log(f"seeding a history lake: {count} tickers × {years} years through pipelines.stages")
+        lake = open_lake(root, durable=False)
+        seconds = seed_with_stages(lake, symbols, years_before(END_DATE, years), END_DATE)
+        log(f"seeded in {seconds:.1f} s")
+        return seconds
 
-    collected: dict[str, list[Any]] = {name: [] for name in DATASETS}
-    files = 0
-    for symbol in symbols:
-        frames, envelopes = computed_frames(symbol, start, end)
-        for envelope in envelopes:
-            folder = root / "raw" / f"ticker={symbol}" / f"date={envelope['as_of']}"
-            folder.mkdir(parents=True, exist_ok=True)
-            (folder / "raw.json").write_bytes(envelope_bytes(envelope))
-            files += 1
-        for name, frame in frames.items():
-            collected[name].append(frame)
-    for name, parts in collected.items():
-        frame = pd.concat(parts, ignore_index=True)
-        frame["date"] = frame["date"].astype(str)
-        table = pa.Table.from_pandas(frame, preserve_index=False)
-        pads.write_dataset(
-            table,
-            root / "processed" / name,
-            format="parquet",
-            partitioning=["ticker", "date"],
-            partitioning_flavor="hive",
-            max_partitions=10_000_000,
-            max_open_files=4096,
-            existing_data_behavior="overwrite_or_ignore",
-        )
-        files += len(frame)
-    return files
+    return _cached(f"history-{count}x{years:g}y", build)
+
+
+def floor_lake(count: int, years: float) -> Path:
+    """The floor's own lake for the same tickers and years (`bench.floor.backfill`), built once per session."""
+    from bench import floor
+
+    def build(root: Path) -> float:
+        symbols = use_universe(count)
+        started = time.perf_counter()
+        floor.backfill(root, symbols, years_before(END_DATE, years), END_DATE, fetched_at=HISTORY_FETCHED_AT)
+        return time.perf_counter() - started
+
+    return _cached(f"floor-{count}x{years:g}y", build)
+
+
+def copy_lake(source: Path, target: Path) -> Path:
+    """A private copy of a lake (files copied, not linked: the copy is then written to)."""
+    shutil.copytree(source, target, symlinks=True)
+    return target

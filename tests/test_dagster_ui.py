@@ -3,6 +3,7 @@ DAGSTER_HOME holding one recorded run of a month, its GraphQL API, and headless 
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -188,17 +189,24 @@ def test_the_daemon_runs_the_schedule_and_the_sensor(dagster_ui):
     assert run["runOrError"]["jobName"] == "reports_job"
 
 
+def _text(html: str) -> str:
+    """The visible text of a DOM dump, tags removed and spaces collapsed."""
+    html = re.sub(r"<(script|style)\b.*?</\1>", " ", html, flags=re.S)
+    return " ".join(re.sub(r"<[^>]+>", " ", html).split())
+
+
 def test_chromium_renders_the_indicators_month_partitions(dagster_ui, tmp_path):
     require_chromium()
     base = dagster_ui["base"]
     _graphql(base, "mutation { setNuxSeen }")  # the first visit's pop-up would cover the page
     url = base + "/assets/indicators?view=partitions"
-    dom = dump_dom(url, virtual_time_budget_ms=20000, timeout=180)
-    assert "indicators" in dom
-    current = time.strftime("%Y-%m", time.gmtime())
-    assert current in dom  # the newest month partitions are listed first
-    assert "Materialized" in dom or "materialized" in dom
+    text = _text(dump_dom(url, virtual_time_budget_ms=20000, timeout=180))
+    now = time.gmtime()
+    months = (now.tm_year - 2015) * 12 + now.tm_mon  # 2015-01 … the current month
+    assert f"{months} Partitions" in text, text[:2000]
+    assert "Materialized (1)" in text and f"Missing ({months - 1})" in text, text[:2000]
+    assert time.strftime("%Y-%m", now) in text  # the newest month partitions are listed first
     png = screenshot(url, tmp_path / "indicators.png", virtual_time_budget_ms=20000, timeout=180)
     assert not png_is_blank(png)
-    partition = dump_dom(f"{url}&partition={MONTH}", virtual_time_budget_ms=20000, timeout=180)
-    assert MONTH in partition
+    text = _text(dump_dom(f"{url}&partition={MONTH}", virtual_time_budget_ms=20000, timeout=180))
+    assert MONTH in text and dagster_ui["run_id"][:8] in text, text[:2000]  # its run, in the detail pane

@@ -292,9 +292,9 @@ def test_s3_init_sets_versioning_encryption_public_access_block_and_lifecycle(s3
         assert rule["Filter"]["Prefix"] == f"lake/{area}/"
         # current versions stay readable (month objects are read for years); old versions are archived
         assert [(t["Days"], t["StorageClass"]) for t in rule["Transitions"]] == [(90, "STANDARD_IA")]
-        assert [
-            (t["NoncurrentDays"], t["StorageClass"]) for t in rule["NoncurrentVersionTransitions"]
-        ] == [(90, "GLACIER")]
+        assert [(t["NoncurrentDays"], t["StorageClass"]) for t in rule["NoncurrentVersionTransitions"]] == [
+            (90, "GLACIER")
+        ]
     assert lifecycle["tickerlake-cache-expire"]["Expiration"]["Days"] == 1
     assert lifecycle["tickerlake-reports-expire"]["Expiration"]["Days"] == 30
     assert lifecycle["tickerlake-cache-expire"]["Filter"]["Prefix"] == "lake/cache/"

@@ -1,4 +1,4 @@
-"""lake.quality.check_dataset: the suites plus the rules a schema cannot say."""
+"""pipelines.quality.check_dataset: the suites plus the rules a schema cannot say."""
 
 import datetime as dt
 
@@ -9,7 +9,7 @@ import pytest
 
 from lake import layout
 from lake.api import LINEAGE_COLUMNS, Lake
-from lake.quality import (
+from pipelines.quality import (
     QualityConfig,
     QualityReport,
     alert_failures,

@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 
 from lake import layout
 from lake.api import Lake
-from lake.quality import QualityConfig, build_docs, check_dataset, load_reports
+from pipelines.quality import QualityConfig, check_dataset, load_reports
+from pipelines.quality_docs import build_docs
 from tests.fixtures.lake_data import fill_lake
 from tickerlake_cli.main import app
 from tickerlake_cli.quality_cmds import serve_docs

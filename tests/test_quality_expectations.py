@@ -7,7 +7,7 @@ import pytest
 
 import schemas
 from lake.api import Lake
-from lake.quality import run_suite
+from pipelines.quality import run_suite
 from schemas import expectations
 from schemas.expectations import DATAFRAME_CHECKS, build_suite, expectation_specs
 from tests.fixtures.lake_data import fill_lake

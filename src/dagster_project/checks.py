@@ -6,7 +6,7 @@
   failed check, not a silent gap);
 - `<dataset>_complete`: every session of each ticker's exchange calendar in the run has a row (WARN: a
   source may legitimately miss a day);
-- `<dataset>_quality`: the rules a schema cannot say (`lake.quality`: freshness, no duplicate (ticker, date),
+- `<dataset>_quality`: the rules a schema cannot say (`pipelines.quality`: freshness, no duplicate (ticker, date),
   price continuity unless a split explains it, indicator identities and ranges); WARN, and each failing
   rule raises one alert per incident (`lake.alerts`).
 
@@ -129,7 +129,7 @@ def _quality_check(dataset: str):
     def _check(
         context: dg.AssetCheckExecutionContext, lake: LakeResource, scope: ScopeResource
     ) -> dg.AssetCheckResult:
-        from lake.quality import alert_failures, check_dataset
+        from pipelines.quality import alert_failures, check_dataset
 
         tickers, start, end = _scope(context, scope)
         # The pandera engine checks the same constraints as the GX suites without GX's import cost.

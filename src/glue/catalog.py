@@ -124,7 +124,9 @@ def _partition_keys() -> list[dict[str, str]]:
 
     keys = [{**key, "Comment": _PARTITION_COMMENTS[key["Name"]]} for key in schemas.glue_partition_keys()]
     if [key["Name"] for key in keys] != list(PARTITION_KEYS):
-        raise ValueError(f"schemas.glue_partition_keys() {keys} differ from the projection's {PARTITION_KEYS}")
+        raise ValueError(
+            f"schemas.glue_partition_keys() {keys} differ from the projection's {PARTITION_KEYS}"
+        )
     return keys
 
 

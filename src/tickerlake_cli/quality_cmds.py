@@ -72,7 +72,7 @@ def check(
     """Run the expectation suite and the quality rules; exit 1 when a check failed."""
     with user_errors():
         from lake import layout
-        from lake.quality import alert_failures, check_dataset, save_report
+        from pipelines.quality import alert_failures, check_dataset, save_report
 
         if output not in ("table", "json"):
             raise ValueError(f"--format {output!r} is not valid: expected table or json")
@@ -126,7 +126,7 @@ class _DocsHandler(http.server.BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 - http.server's name
         from lake import layout
         from lake.exceptions import LakeError
-        from lake.quality_docs import content_type
+        from pipelines.quality_docs import content_type
 
         name = self.path.split("?", 1)[0].lstrip("/") or "index.html"
         try:
@@ -164,7 +164,7 @@ def docs(
 ) -> None:
     """Build the data docs into the lake (quality/docs/) and print where they are, or serve them."""
     with user_errors():
-        from lake.quality import build_docs
+        from pipelines.quality_docs import build_docs
 
         opened = _lake(lake)
         site = build_docs(opened, refresh=refresh)

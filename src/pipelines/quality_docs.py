@@ -31,11 +31,11 @@ from lake import layout
 
 if TYPE_CHECKING:
     from lake.api import Lake
-    from lake.quality import QualityReport
+    from pipelines.quality import QualityReport
 
 __all__ = ["DocsSite", "build_docs", "render_site"]
 
-logger = logging.getLogger("lake.quality")
+logger = logging.getLogger("pipelines.quality")
 
 _CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem; color: #1d2330; }
@@ -203,12 +203,12 @@ def build_docs(
 ) -> DocsSite:
     """Write the data docs site into the lake (through its store: a local folder or S3).
 
-    ``reports`` default to the latest saved report of each dataset (``lake.quality.load_reports``); a
+    ``reports`` default to the latest saved report of each dataset (``pipelines.quality.load_reports``); a
     dataset with month objects but no saved report - or every dataset when ``refresh`` - is checked now
     (``check_dataset`` over the whole dataset) and the new report saved. The index is written last, so a
     reader never finds an index pointing at a page not yet written.
     """
-    from lake.quality import check_dataset, load_reports, save_report
+    from pipelines.quality import check_dataset, load_reports, save_report
 
     saved = {name: load_reports(lake, name, limit=history) for name in layout.DATASETS}
     if reports is None:
@@ -235,7 +235,7 @@ def build_docs(
         )
         written.append(key)
     index_key = layout.quality_docs_key("index.html")
-    logger.info("lake.quality docs written key=%s files=%d", index_key, len(written))
+    logger.info("pipelines.quality docs written key=%s files=%d", index_key, len(written))
     return DocsSite(index_key, tuple(written), docs_location(lake, index_key))
 
 

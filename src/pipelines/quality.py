@@ -4,7 +4,7 @@ continuity, indicator consistency and plausible ranges). See docs/quality.md.
 
 ``check_dataset`` reads the latest version of each month object (``Lake.read_dataset``), runs the dataset's
 GX suite and the rules, and returns a ``QualityReport``; it writes nothing, so a Dagster ``@asset_check``
-can call it directly. ``save_report`` stores a report under ``quality/results/``, ``build_docs`` renders
+can call it directly. ``save_report`` stores a report under ``quality/results/``, ``pipelines.quality_docs.build_docs`` renders
 the data docs site into the lake (``quality/docs/``) and ``alert_failures`` raises one alert per
 incident (``lake.alerts``).
 
@@ -14,7 +14,7 @@ Expectations costs seconds; after that a ticker-year of one dataset validates in
 Examples
 --------
 >>> from lake import Lake
->>> from lake.quality import check_dataset
+>>> from pipelines.quality import check_dataset
 >>> report = check_dataset(Lake.open("/tmp/lake"), "prices", tickers=["D05.SI"], start="2025-01-01")  # doctest: +SKIP
 >>> report.passed, [r.name for r in report.failures]  # doctest: +SKIP
 (True, [])
@@ -48,7 +48,6 @@ __all__ = [
     "QualityReport",
     "RuleResult",
     "alert_failures",
-    "build_docs",
     "check_dataset",
     "load_reports",
     "run_pandera",
@@ -56,7 +55,7 @@ __all__ = [
     "save_report",
 ]
 
-logger = logging.getLogger("lake.quality")
+logger = logging.getLogger("pipelines.quality")
 
 PASS, WARN, FAIL = "pass", "warn", "fail"
 _CONTEXT_DAYS = 14  # calendar days read before `start` so the first row's move has a previous close
@@ -762,7 +761,7 @@ def check_dataset(
         results=tuple(results),
     )
     log = logger.info if report.passed else logger.warning
-    log("lake.quality %s", report.summary())
+    log("pipelines.quality %s", report.summary())
     return report
 
 
@@ -794,7 +793,7 @@ def load_reports(lake: Lake, dataset: str, *, limit: int = 10) -> list[QualityRe
         try:
             reports.append(QualityReport.from_dict(json.loads(lake.store.get(key).data)))
         except (ObjectNotFound, ValueError, KeyError) as exc:
-            logger.warning("lake.quality unreadable report key=%s error=%s", key, exc)
+            logger.warning("pipelines.quality unreadable report key=%s error=%s", key, exc)
     return reports
 
 
@@ -830,10 +829,3 @@ def alert_failures(
             if alert is not None:
                 raised.append(alert)
     return raised
-
-
-def build_docs(lake: Lake, reports: Sequence[QualityReport] | None = None, **kwargs: Any) -> Any:
-    """Render the data docs site into the lake (``quality/docs/``); see ``lake.quality_docs.build_docs``."""
-    from lake.quality_docs import build_docs as _build
-
-    return _build(lake, reports, **kwargs)
