@@ -282,7 +282,7 @@ def parse_partition(key: str) -> tuple[str, str]:
 
 
 # ---------------------------------------------------------------- quality results, data docs, alerts
-#   quality/results/<dataset>/<UTC timestamp>.json     one saved QualityReport (lake.quality)
+#   quality/results/<dataset>/<UTC timestamp>.json     one saved QualityReport (pipelines.quality)
 #   quality/docs/index.html | <dataset>.html | results.json | static/style.css    the data docs site
 #   alerts/<D>/<incident id>.json                      one record per incident (lake.alerts); D = its date
 
