@@ -198,3 +198,7 @@ def test_random_series_outputs_validate():
     schemas.validate("indicators", full_rows("indicators", indicators, ticker="TEST"))
     schemas.validate("percentiles", full_rows("percentiles", compute_percentiles(indicators), ticker="TEST"))
     schemas.validate("features", full_rows("features", compute_features(prices, indicators), ticker="TEST"))
+
+
+def test_every_dataset_name_has_its_model_and_nothing_else_does():
+    assert tuple(schemas.MODELS) == schemas.DATASETS

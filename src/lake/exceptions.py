@@ -3,25 +3,25 @@
 Every message says what was expected and what was seen, naming the offending value.
 """
 
+from schemas.values import (  # the value errors live with the value types, at the bottom layer
+    InvalidArgumentValue,
+    InvalidDataset,
+    InvalidDate,
+    InvalidTicker,
+)
+from schemas.values import TickerlakeError as LakeError
 
-class LakeError(Exception):
-    """Base class of every error raised by the lake."""
-
-
-class InvalidArgumentValue(LakeError, ValueError):
-    """An argument (ticker, date, dataset, URI, ...) was refused before it reached a key or a query."""
-
-
-class InvalidTicker(InvalidArgumentValue):
-    """A ticker that does not match the strict ticker pattern."""
-
-
-class InvalidDate(InvalidArgumentValue):
-    """A date that is not a real calendar date written as YYYY-MM-DD."""
-
-
-class InvalidDataset(InvalidArgumentValue):
-    """A dataset name that is not one of the lake's datasets."""
+__all__ = [
+    "InvalidArgumentValue",
+    "InvalidDataset",
+    "InvalidDate",
+    "InvalidTicker",
+    "LakeError",
+    "ObjectNotFound",
+    "PreconditionFailed",
+    "StoreUnavailable",
+    "WriteConflict",
+]
 
 
 class ObjectNotFound(LakeError, KeyError):
