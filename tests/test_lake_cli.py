@@ -175,3 +175,28 @@ def test_bad_date_and_dataset_are_user_errors(tmp_path):
     for args, shown in ((["prices", T, "2025-13-40"], "2025-13-40"), (["bogus", T, D], "bogus")):
         result = _invoke("lineage", *args, "--lake", str(tmp_path))
         assert result.exit_code == 2 and shown in result.stderr
+
+
+def test_init_on_a_file_or_below_one_is_one_line_naming_it(tmp_path):
+    a_file = tmp_path / "lake.txt"
+    a_file.write_text("not a lake")
+    for path in (a_file, a_file / "sub"):
+        result = _main("init", "--lake", str(path))
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.strip().splitlines() == [result.stderr.strip()]
+        assert (
+            str(a_file) in result.stderr and "is a file" in result.stderr and "Traceback" not in result.stderr
+        )
+
+
+def test_lineage_names_a_damaged_version_record_and_lists_the_intact_versions(tmp_path):
+    root = tmp_path / "lake"
+    ids = _two_versions(root)
+    damaged = next((root / ".tickerlake" / "versions").rglob(f"{ids[1]}.json"))
+    damaged.write_text("")  # emptied
+    _write(Lake(LocalStore(root)), T, 5.0, 5)  # a newer version after the damage
+    result = _main("lineage", "prices", T, D, "--lake", str(root), "--json")
+    assert result.returncode == 0, result.stderr
+    versions = json.loads(result.stdout)
+    assert [v["run_id"] for v in versions] == ["run-5", "run-2"]  # run-1's record is the damaged one
+    assert str(damaged) in result.stderr and "Traceback" not in result.stderr

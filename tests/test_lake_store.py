@@ -445,10 +445,10 @@ def test_local_version_ids_sort_in_write_order(tmp_path):
 
 
 _KILL_POINTS = {
-    # after the temp file is written and fsynced, before anything is linked into the sidecar
-    "after-temp-file": "os.link",
+    # after the temp file is written and fsynced, as the version's own copy moves into the sidecar
+    "after-temp-file": ".data",
     # after the version record is written, just before the rename that publishes the file
-    "before-publish": "os.replace",
+    "before-publish": "data.parquet",
 }
 
 
@@ -462,13 +462,13 @@ def test_local_write_killed_midway_leaves_nothing_visible(tmp_path, point, had_v
         f"""
         import os, signal
         from lake.store import LocalStore
-        target = {_KILL_POINTS[point]!r}
-        original = getattr(os, target.split(".")[1])
+        suffix = {_KILL_POINTS[point]!r}
+        original = os.replace
         def crash(src, dst, *args, **kwargs):
-            if target == "os.link" or str(dst).endswith("data.parquet"):
+            if str(dst).endswith(suffix):
                 os.kill(os.getpid(), signal.SIGKILL)
             return original(src, dst, *args, **kwargs)
-        setattr(os, target.split(".")[1], crash)
+        os.replace = crash
         LocalStore({str(root)!r}).put({KEY!r}, b"half" * 1_000_000)
         """
     )
@@ -486,6 +486,32 @@ def test_local_write_killed_midway_leaves_nothing_visible(tmp_path, point, had_v
     assert store.get(KEY).data == b"next"
     assert [v.version_id for v in store.list_versions(KEY)][0] == after.version_id
     assert len(store.list_versions(KEY)) == (2 if had_version else 1)
+
+
+def test_a_stored_version_does_not_change_when_the_visible_file_is_changed_in_place(tmp_path):
+    store = LocalStore(tmp_path / "lake")
+    first = store.put(KEY, b"first version")
+    with open(tmp_path / "lake" / KEY, "r+b") as visible:  # truncated in place: same inode
+        visible.truncate(5)
+    assert store.get(KEY, first.version_id).data == b"first version"
+    assert store.get(KEY).data == b"first"  # what is visible now is no version the store wrote...
+    assert store.head(KEY).version_id == NULL_VERSION
+    second = store.put(KEY, b"second version")  # ...and is kept as a version of its own by the next write
+    versions = [v.version_id for v in store.list_versions(KEY)]
+    assert versions[0] == second.version_id and first.version_id in versions and len(versions) == 3
+    assert store.get(KEY, first.version_id).data == b"first version"
+
+
+def test_a_damaged_version_record_is_skipped_naming_its_file_and_the_others_stay_readable(tmp_path, caplog):
+    store = LocalStore(tmp_path / "lake")
+    first = store.put(KEY, b"one")
+    second = store.put(KEY, b"two")
+    record = next((tmp_path / "lake" / ".tickerlake" / "versions").rglob(f"{first.version_id}.json"))
+    record.write_text("")  # emptied
+    third = store.put(KEY, b"three")
+    assert [v.version_id for v in store.list_versions(KEY)] == [third.version_id, second.version_id]
+    assert str(record) in caplog.text and "damaged version record" in caplog.text
+    assert store.get(KEY).data == b"three" and store.get(KEY, second.version_id).data == b"two"
 
 
 def test_local_initialize_removes_stale_temp_files(tmp_path):

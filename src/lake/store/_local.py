@@ -7,17 +7,21 @@ Layout of the folder (the lake root)::
     <root>/.tickerlake/tmp/<pid>-<hex>.tmp        in-flight writes (never under a data prefix)
     <root>/.tickerlake/versions/<h2>/<h>/         one folder per key, h = sha256(key)
         lock                                      flock()ed by the writers of that key
-        <version id>.json                         version record: size, md5, sha256, metadata, tags
-        <version id>.data                         that version's bytes (a hard link of <root>/<key> while latest)
+        <version id>.json                         version record: size, md5, sha256, metadata, tags, and the
+                                                  identity (device, inode, size, mtime) of the file published
+        <version id>.data                         that version's bytes: a copy of its own, so that nothing done
+                                                  to the visible file can change a stored version
         <version id>.delete                       a delete marker (delete() of a cache entry)
 
 A version id is `<UTC time to the nanosecond>Z-<12 hex>` (`20261128T211739123456789Z-3f9a1c2b7d4e`): it sorts
 in write order, and within one key it is strictly increasing because it is taken under the key's lock.
 
 A put writes the bytes to a temp file and fsyncs it outside the lock; then, holding the key's lock, it
-hard-links them as `<vid>.data`, writes `<vid>.json`, and renames the temp file over `<root>/<key>`.
-That rename is the commit point: the latest version is *whichever version the real file is* (same inode,
-or the same sha256 if the folder was copied without hard links). A writer killed before the rename leaves
+writes a copy as `<vid>.data`, writes `<vid>.json` (with the temp file's identity), and renames the temp
+file over `<root>/<key>`. That rename is the commit point: the latest version is *whichever version the
+real file is* (the identity its record holds, or the same sha256 if the folder was copied). A visible file
+changed in place (truncated, edited) is no version's any more: it reads as a file the store did not write,
+is adopted as a new version by the next write, and every stored version stays as it was. A writer killed before the rename leaves
 only a temp file and possibly a version record newer than the published file; readers ignore such
 records and the next writer of the key removes them. Two writers of one key (threads or processes) are
 serialised by the lock and both kept as versions; the later one is the latest.
@@ -31,13 +35,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import errno
 import hashlib
 import json
+import logging
 import os
 import re
 import secrets
-import shutil
 import stat
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -64,6 +67,8 @@ try:  # POSIX advisory locks; the local backend needs them for concurrent writer
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
+logger = logging.getLogger("tickerlake.lake.store")
+
 SIDECAR = ".tickerlake"
 FORMAT_VERSION = 1
 _VID_RE = re.compile(r"\d{8}T\d{6}\d{9}Z-[0-9a-f]{12}")
@@ -87,6 +92,11 @@ def _record(
         "metadata": check_metadata(metadata),
         "tags": check_tags(tags),
     }
+
+
+def _identity(stat_result: os.stat_result) -> list[int]:
+    """What identifies one published file: device, inode, size and modification time (ns)."""
+    return [stat_result.st_dev, stat_result.st_ino, stat_result.st_size, stat_result.st_mtime_ns]
 
 
 def new_version_id(after: str | None = None) -> str:
@@ -168,6 +178,7 @@ class LocalStore(ObjectStore):
         real = self.root / key
         self._make_parent(key, real)
         temp = self._write_temp(data)
+        published = _identity(os.stat(temp))  # what the real file will be once the temp file is renamed
         try:
             with self._locked(key) as kdir:
                 newest = self._prepare(key, kdir)
@@ -175,9 +186,10 @@ class LocalStore(ObjectStore):
                     self._check_precondition(key, if_match, if_none_match)
                 version_id = new_version_id(after=newest)
                 record["version_id"] = version_id
+                record["published"] = published
                 data_path = kdir / f"{version_id}.data"
                 try:
-                    self._link_or_copy(temp, data_path)
+                    self._write_copy(data, data_path)
                     self._write_json(kdir / f"{version_id}.json", record)
                     self._fsync_dir(kdir)
                     os.replace(temp, real)  # the commit point
@@ -294,8 +306,9 @@ class LocalStore(ObjectStore):
             versions.append(self._unversioned_info(key, real_stat))
         for version_id, kind in entries:
             if kind == "version":
-                record = self._read_record(kdir, version_id)
-                versions.append(self._info(record, is_latest=version_id == current))
+                record = self._read_record(kdir, version_id, missing_ok=True)
+                if record is not None:  # a damaged record is skipped (and logged), not fatal
+                    versions.append(self._info(record, is_latest=version_id == current))
         return versions
 
     # ------------------------------------------------------------------ lake-level operations
@@ -311,7 +324,20 @@ class LocalStore(ObjectStore):
         if self.root.is_dir():
             done.append(f"lake folder {self.root} exists")
         else:
-            self.root.mkdir(parents=True, exist_ok=True)
+            try:
+                self.root.mkdir(parents=True, exist_ok=True)
+            except (FileExistsError, NotADirectoryError):
+                blocker = next(
+                    (p for p in (self.root, *self.root.parents) if p.exists() and not p.is_dir()), None
+                )
+                raise InvalidArgumentValue(
+                    f"lake folder {str(self.root)!r} is not valid: {str(blocker or self.root)!r} is a file, "
+                    "not a folder"
+                ) from None
+            except PermissionError as exc:
+                raise StoreUnavailable(
+                    f"lake folder {str(self.root)!r} cannot be created: {exc.strerror}"
+                ) from None
             done.append(f"created lake folder {self.root}")
         for folder in (self._tmp, self._versions):
             folder.mkdir(parents=True, exist_ok=True)
@@ -381,8 +407,16 @@ class LocalStore(ObjectStore):
         self, key: str, kdir: Path, entries: list[tuple[str, str]], real_stat: os.stat_result
     ) -> str:
         versions = [vid for vid, kind in entries if kind == "version"]
-        for vid in versions:  # the real file is a hard link of its version's data
-            data_stat = self._stat(kdir / f"{vid}.data")
+        identity = _identity(real_stat)
+        for vid in versions:  # the real file is the file its record says was published
+            record = self._read_record(kdir, vid, missing_ok=True)
+            if record is None:
+                continue
+            if "published" in record:
+                if record["published"] == identity:
+                    return vid
+                continue
+            data_stat = self._stat(kdir / f"{vid}.data")  # a lake written before copies: a hard link
             if data_stat and (data_stat.st_dev, data_stat.st_ino) == (real_stat.st_dev, real_stat.st_ino):
                 return vid
         if versions:  # copied without hard links: compare the bytes
@@ -417,12 +451,23 @@ class LocalStore(ObjectStore):
         return self._info(record, is_latest=wanted == current), record, kdir / f"{wanted}.data"
 
     def _read_record(self, kdir: Path, version_id: str, *, missing_ok: bool = False) -> dict[str, Any] | None:
+        """A version record; None for a missing one (with `missing_ok`) or a damaged one (logged, naming
+        the file: the other versions stay readable)."""
+        path = kdir / f"{version_id}.json"
         try:
-            return json.loads((kdir / f"{version_id}.json").read_text())
+            record = json.loads(path.read_text())
+            if not isinstance(record, dict) or record.get("version_id") != version_id:
+                raise ValueError("not this version's record")
+            return record
         except FileNotFoundError:
             if missing_ok:
                 return None
             raise
+        except (ValueError, UnicodeDecodeError) as exc:
+            logger.warning(
+                "damaged version record %s skipped (%s): the other versions stay readable", path, exc
+            )
+            return None
 
     @staticmethod
     def _info(record: dict[str, Any], *, is_latest: bool) -> ObjectInfo:
@@ -519,12 +564,17 @@ class LocalStore(ObjectStore):
         newest = entries[0][0] if entries else None
         if current == NULL_VERSION and real_stat is not None:
             adopted = new_version_id(after=newest)
-            self._link_or_copy(real, kdir / f"{adopted}.data")
             body = real.read_bytes()
+            self._write_copy(body, kdir / f"{adopted}.data", sync=sync)
             self._write_json(
                 kdir / f"{adopted}.json",
                 sync=sync,
-                content={**_record(key, body, None, None, None), "version_id": adopted, "adopted": True},
+                content={
+                    **_record(key, body, None, None, None),
+                    "version_id": adopted,
+                    "adopted": True,
+                    "published": _identity(real_stat),
+                },
             )
             newest = adopted
         return newest
@@ -557,21 +607,20 @@ class LocalStore(ObjectStore):
         os.close(fd)
         return temp
 
+    def _write_copy(self, data: bytes, path: Path, *, sync: bool = True) -> None:
+        """`data` as a file of its own at `path` (a version's bytes never share the visible file's inode)."""
+        temp = self._write_temp(data, sync=sync)
+        try:
+            os.replace(temp, path)
+        finally:
+            temp.unlink(missing_ok=True)
+
     def _write_json(self, path: Path, content: dict[str, Any], *, sync: bool = True) -> None:
         temp = self._write_temp(json.dumps(content, sort_keys=True).encode(), sync=sync)
         try:
             os.replace(temp, path)
         finally:
             temp.unlink(missing_ok=True)
-
-    @staticmethod
-    def _link_or_copy(source: Path, target: Path) -> None:
-        try:
-            os.link(source, target)
-        except OSError as exc:  # a file system without hard links: a copy (identified by sha256 later)
-            if exc.errno not in (errno.EPERM, errno.EXDEV, errno.ENOTSUP, errno.EMLINK, errno.EOPNOTSUPP):
-                raise
-            shutil.copyfile(source, target)
 
     def _fsync_dir(self, folder: Path) -> None:
         if not self.durable:
