@@ -209,3 +209,11 @@ def test_cli_run_refuses_bad_input_in_one_line(tmp_path):
         assert len(done.stderr.strip().splitlines()) == 1, (args, done.stderr)
     done = _cli("--lake", str(a_file), "--tickers", "NVDA")
     assert done.returncode == 2 and "is a file" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_the_default_source_follows_the_deployment_and_sample_data_is_stored_as_sample(tmp_path):
+    from tickerlake_cli.run_cmds import _check_source
+
+    assert _check_source(None, "s3://bucket/prefix") == "yahoo"  # never synthetic bars in an S3 lake
+    assert _check_source(None, str(tmp_path / "lake")) == "sample"
+    assert _check_source("dir:" + str(tmp_path), "s3://bucket/prefix") == "dir:" + str(tmp_path)
