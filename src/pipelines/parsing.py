@@ -363,30 +363,8 @@ def _parse(
 ) -> tuple[str, list[dict[str, Any]]]:
     """(symbol, checked rows) of one envelope."""
     document = _load(raw)
-    for field in _ENVELOPE_FIELDS:
-        if field not in document:
-            raise PayloadError("is missing", field=field, value=None)
-    if not isinstance(document["source"], str) or not document["source"]:
-        raise PayloadError("must be the name of a source", field="source", value=document["source"])
-    symbol = document["symbol"]
-    try:
-        validate_ticker(symbol)
-    except ValueError:
-        raise PayloadError("must be a Yahoo symbol such as 'D05.SI'", field="symbol", value=symbol) from None
-    if expected_symbol is not None and not _is_expected(symbol, document.get("ticker"), expected_symbol):
-        raise PayloadError(
-            f"differs from the expected symbol {expected_symbol!r}", field="symbol", value=symbol
-        )
+    symbol, history, fetched_at = _envelope(document, expected_symbol)
     as_of = _date(document["as_of"], field="as_of")
-    fetched_at = _fetched_at(document["fetched_at"])
-    payload = document["payload"]
-    if not isinstance(payload, Mapping):
-        raise PayloadError("must be an object", field="payload", value=payload)
-    history = payload.get("history")
-    if not isinstance(history, list):
-        raise PayloadError("must be a list of daily bars", field="payload.history", value=history)
-    if not history:
-        raise PayloadError("is empty: no daily bar", field="payload.history", value=history)
 
     rows = [_row(record, i) for i, record in enumerate(history)]
     latest_date = (fetched_at + _LATEST_OFFSET).date()
