@@ -90,7 +90,12 @@ def test_prewarm_generates_and_caches_the_report_and_pdf(service):
     [result] = prewarm_reports(service, ["DBS19"], publish_activity=False)
     assert (result["ticker"], result["display"], result["date"]) == ("D05.SI", "DBS19", "2025-11-11")
     assert result["status"] == "generated" and result["langs"] == ["th", "en"]
-    assert service.pdf_store.exists(layout.report_pdf_key("D05.SI", "2025-11-11"))
+    for lang in ("th", "en"):  # one PDF per language
+        assert service.pdf_store.exists(layout.report_pdf_key("D05.SI", "2025-11-11", lang))
+    assert result["pdf_keys"] == {
+        "th": "reports/D05.SI/2025-11-11/th.pdf",
+        "en": "reports/D05.SI/2025-11-11/en.pdf",
+    }
     assert service.cache.get("D05.SI", "2025-11-11").tier == "l1"
 
 
@@ -102,7 +107,7 @@ def test_a_second_prewarm_finds_it_cached(service):
 
 def test_refresh_regenerates_the_entry_and_the_pdf(service):
     prewarm_reports(service, ["DBS19"], publish_activity=False)
-    key = layout.report_pdf_key("D05.SI", "2025-11-11")
+    key = layout.report_pdf_key("D05.SI", "2025-11-11", "en")
     versions = len(service.pdf_store.list_versions(key))
     [again] = prewarm_reports(service, ["DBS19"], refresh=True, publish_activity=False)
     assert again["status"] == "generated"

@@ -150,7 +150,7 @@ def test_service_suggests_for_an_unknown_ticker(service):
 
 def test_pdf_is_generated_once_and_linked(service, lake):
     first = service.report("DBS19")
-    key = f"reports/D05.SI/{DATE}.pdf"
+    key = f"reports/D05.SI/{DATE}/th.pdf"
     assert first.pdf_key == key and first.pdf_url
     service.cache.l1.clear()
     service.report("DBS19")
@@ -177,7 +177,7 @@ def test_pdf_bucket_on_s3_gets_cache_and_pdfs_with_expiring_urls(lake, s3_bucket
     bucket = S3Store(f"s3://{s3_bucket}")
     assert bucket.exists(f"cache/reports/D05.SI/{DATE}/report.json")
     assert bucket.exists(f"cache/reports/D05.SI/{DATE}/chart.b64")
-    assert bucket.exists(f"reports/D05.SI/{DATE}.pdf")
+    assert bucket.exists(f"reports/D05.SI/{DATE}/th.pdf")
     query = urllib.parse.parse_qs(urllib.parse.urlsplit(result.pdf_url).query)
     assert query["X-Amz-Expires"] == ["7200"]
     after = len(lake.store.list_versions(lake_cache_key)) if lake.store.exists(lake_cache_key) else 0
@@ -259,6 +259,6 @@ def test_webhook_to_fake_line_server_with_the_real_service(service, tmp_path):
     assert len(api.replies) == 2
     report, typo = ([m["text"] for m in r["body"]["messages"]] for r in api.replies)
     assert report[0].startswith("📊 Stock report DBS19 (D05.SI)")
-    assert f"reports/D05.SI/{DATE}.pdf" in report[-1]
+    assert f"reports/D05.SI/{DATE}/en.pdf" in report[-1]
     assert all(len(t) <= 5000 for t in report) and len(report) <= 5
     assert "DBS19" in typo[0] and "did you mean" in typo[0]

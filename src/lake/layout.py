@@ -7,7 +7,8 @@ Tickers, dates and months are validated before they reach a key (shared/DESIGN.m
     lineage/<dataset>/month=<YYYY-MM>/<token>.json                   the manifest of one month version
     quarantine/<dataset>/ticker=<T>/date=<D>/<UTC timestamp>.json
     cache/reports/<T>/<D>/report.json | chart.b64 | news.json
-    reports/<T>/<D>.pdf
+    cache/webhook_events/<event id>.json                           (the bot's cross-container dedupe)
+    reports/<T>/<D>/<lang>.pdf                                     one PDF per ticker, date and language
     ops/cache_events/day=<UTC day>/<UTC timestamp>-<hex>.parquet   (the report cache's event log)
     ops/cache_activity/latest.json                                 (requests per ticker: adaptive TTL)
     ops/dashboard/index.html                                       (the cache dashboard)
@@ -170,8 +171,29 @@ def cache_key(ticker: str, date: str, name: str) -> str:
     return f"cache/reports/{validate_ticker(ticker)}/{validate_date(date)}/{name}"
 
 
-def report_pdf_key(ticker: str, date: str) -> str:
-    return f"reports/{validate_ticker(ticker)}/{validate_date(date)}.pdf"
+def report_pdf_key(ticker: str, date: str, lang: str) -> str:
+    """``reports/<T>/<D>/<lang>.pdf``: one PDF per ticker, trading date and language (``th`` or ``en``)."""
+    if lang not in ("th", "en"):
+        raise InvalidArgumentValue(f"report language {_shown(lang)} is not valid: expected th or en")
+    return f"reports/{validate_ticker(ticker)}/{validate_date(date)}/{lang}.pdf"
+
+
+_ULID_RE = re.compile(r"[0-7][0-9A-HJKMNP-TV-Z]{25}")
+
+
+def webhook_event_key(event_id: str) -> str:
+    """``cache/webhook_events/<event id>.json``: the claim of one LINE webhook event, written with
+    ``If-None-Match: *`` by the container that answers it (so a redelivery reaching another container is
+    not answered twice). Under ``cache/`` so the cache bucket's one-day expiry rule removes old claims.
+
+    `event_id` is LINE's ``webhookEventId``, a ULID: 26 characters of Crockford base32, upper case.
+    """
+    if not isinstance(event_id, str) or not _ULID_RE.fullmatch(event_id):
+        raise InvalidArgumentValue(
+            f"webhook event id {_shown(event_id)} is not valid: expected a ULID (26 characters, 0-9 A-Z "
+            "without I L O U)"
+        )
+    return f"cache/webhook_events/{event_id}.json"
 
 
 OPS_ROOT = "ops/"

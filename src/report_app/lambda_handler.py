@@ -120,5 +120,8 @@ def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
         return to_proxy_response(Response.text(500, "bot not configured"))
     try:
         return to_proxy_response(app.handle(method, path, headers, body))
+    except Exception:  # always answer: a bug must not turn into API Gateway's bare 502
+        log.exception("lambda: webhook request failed")
+        return to_proxy_response(Response.text(500, "internal error"))
     finally:
         flush_cache_events()

@@ -3,17 +3,28 @@
 One framework-free app (`LineWebhookApp.handle(method, path, headers, body)`) is served by the local
 server (`tickerlake bot serve`, stdlib ThreadingHTTPServer) and by the Lambda handler alike.
 
-- The signature (``X-Line-Signature``, HMAC-SHA256 of the raw body with the channel secret) is checked by
-  line-bot-sdk v3's `WebhookParser` before anything is parsed: a missing header or a body over
-  `max_body_bytes` is refused with 400/413, a wrong signature (or a tampered body) with 401.
+- The signature (``X-Line-Signature``, HMAC-SHA256 of the raw body with the channel secret) is checked
+  before anything is parsed: a missing header or a body over `max_body_bytes` is refused with 400/413, a
+  wrong signature (or a tampered body) with 401. A signed body nested deeper than `MAX_JSON_DEPTH` is
+  refused with 400 before it reaches a JSON parser (no RecursionError); then line-bot-sdk v3's
+  `WebhookParser` parses it.
 - Processing is synchronous: the report (a cache hit in milliseconds, a rules miss in about a second) is
   built and replied inside the request, then 200 is returned. LINE's reply token must be used within a
   minute and the sender does not retry on a slow answer unless redelivery is enabled, in which case the
   duplicate is dropped (below). A deployment with an LLM narrative on every miss should pre-warm the
   cache (the Dagster `reports` asset) so the webhook stays fast.
-- Duplicates: an event with ``deliveryContext.isRedelivery`` true, or whose ``webhookEventId`` was seen
-  before (a small SQLite table next to the L1 cache, with an in-memory LRU in front), is acknowledged and
-  not answered again.
+- Duplicates: an event whose ``webhookEventId`` was seen before is acknowledged and not answered again.
+  Seen by this container: a small SQLite table next to the L1 cache, with an in-memory LRU in front. Seen
+  by any container: before answering, the event is *claimed* in the cache bucket with a conditional PUT
+  (``If-None-Match: *``) of ``cache/webhook_events/<id>.json``; a claim that already exists means another
+  container (or an earlier delivery) answered it. A redelivery (``deliveryContext.isRedelivery``) nobody
+  claimed is answered (its first delivery was never handled); when the bucket cannot tell (no store, an id
+  that is not a ULID, the store down) a redelivery is dropped, as before.
+- Outbound calls to the LINE API have a connect and a read timeout (`DEFAULT_API_TIMEOUT`) and at most two
+  connection retries: a reply that fails is logged and dropped, never retried in a loop.
+- The local server (`make_server`) bounds the connections it serves at once (`DEFAULT_MAX_CONNECTIONS`;
+  more get 503 at once), waits at most `DEFAULT_READ_TIMEOUT` seconds for any read, and closes a connection
+  whose request (headers and body) has not arrived within `DEFAULT_REQUEST_TIMEOUT` seconds.
 - A reply holds at most 5 messages of at most 5,000 characters: the report text split at paragraph, line
   or character boundaries, then the PDF link.
 """
@@ -21,9 +32,14 @@ server (`tickerlake bot serve`, stdlib ThreadingHTTPServer) and by the Lambda ha
 from __future__ import annotations
 
 import collections
+import datetime as dt
+import io
+import itertools
 import json
 import logging
+import os
 import re
+import socket
 import sqlite3
 import threading
 import time
@@ -37,7 +53,8 @@ from linebot.v3.exceptions import InvalidSignatureError
 from linebot.v3.messaging import ApiClient, Configuration, MessagingApi, ReplyMessageRequest, TextMessage
 from linebot.v3.webhooks import MessageEvent, TextMessageContent
 
-from lake.exceptions import InvalidArgumentValue, LakeError
+from lake import layout
+from lake.exceptions import InvalidArgumentValue, LakeError, PreconditionFailed
 from pipelines.exceptions import UnknownTicker
 
 log = logging.getLogger(__name__)
@@ -46,6 +63,14 @@ MAX_MESSAGE_CHARS = 5000
 MAX_MESSAGES = 5
 MAX_BODY_BYTES = 1024 * 1024
 DEFAULT_API_BASE_URL = "https://api.line.me"
+#: Deepest JSON nesting a webhook body may have (LINE's bodies are about 5 deep).
+MAX_JSON_DEPTH = 64
+#: (connect, read) timeout in seconds of every call to the LINE API.
+DEFAULT_API_TIMEOUT: tuple[float, float] = (3.05, 10.0)
+#: The local server: connections served at once, the wait for any one read, the wait for a whole request.
+DEFAULT_MAX_CONNECTIONS = 64
+DEFAULT_READ_TIMEOUT = 10.0
+DEFAULT_REQUEST_TIMEOUT = 30.0
 _DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 TEXTS = {
@@ -117,20 +142,47 @@ def reply_texts(report_text: str, pdf_url: str | None) -> list[str]:
     return chunks
 
 
-class SeenEvents:
-    """Webhook event ids already handled: an LRU in memory in front of a SQLite table (kept `ttl` seconds).
+_JSON_STRING_RE = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_JSON_BRACKETS_RE = re.compile(r"[\[\]{}]")
+_DEPTH_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
 
-    The table survives a process restart on the same machine (a warm Lambda, the local server); the LRU
-    alone remains if SQLite cannot be used.
+
+def json_depth(text: str) -> int:
+    """The deepest nesting of arrays and objects in a JSON text, counted without parsing it (strings are
+    skipped), so a body nested 100,000 deep costs a scan, not a recursion."""
+    brackets = _JSON_BRACKETS_RE.findall(_JSON_STRING_RE.sub("", text))
+    return max(itertools.accumulate(map(_DEPTH_STEP.__getitem__, brackets)), default=0)
+
+
+class SeenEvents:
+    """Webhook event ids already handled.
+
+    Local: an LRU in memory in front of a SQLite table (kept `ttl` seconds), which survives a process
+    restart on the same machine (a warm Lambda, the local server); the LRU alone remains if SQLite cannot
+    be used. Shared (`store`: an ObjectStore, or a zero-argument callable returning one, built on first
+    use): `claim_shared` writes ``cache/webhook_events/<id>.json`` with ``If-None-Match: *``, so exactly one
+    container of all those sharing the bucket claims an event.
     """
 
-    def __init__(self, path: str | Path | None, *, ttl: float = 24 * 3600, memory: int = 4096) -> None:
+    def __init__(
+        self,
+        path: str | Path | None,
+        *,
+        ttl: float = 24 * 3600,
+        memory: int = 4096,
+        store: Any | Callable[[], Any] | None = None,
+        store_retry_after: float = 30.0,
+    ) -> None:
         self.ttl = ttl
         self._lock = threading.Lock()
         self._recent: collections.OrderedDict[str, float] = collections.OrderedDict()
         self._memory = memory
         self._conn: sqlite3.Connection | None = None
         self._marks = 0
+        self._store = store
+        self._store_lock = threading.Lock()
+        self.store_retry_after = store_retry_after
+        self._store_down_until = 0.0
         if path is not None:
             try:
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -146,7 +198,7 @@ class SeenEvents:
                 )
 
     def first_time(self, event_id: str) -> bool:
-        """Record the id; True if it was not seen before (so the event is to be handled)."""
+        """Record the id locally; True if this container did not see it before."""
         now = time.time()
         with self._lock:
             if event_id in self._recent:
@@ -168,6 +220,62 @@ class SeenEvents:
             except sqlite3.Error as exc:
                 log.warning("seen events: SQLite write failed (%s); relying on memory", exc)
                 return True
+
+    def _shared_store(self) -> Any | None:
+        if self._store is None or hasattr(self._store, "put"):
+            return self._store
+        with self._store_lock:
+            if not hasattr(self._store, "put"):
+                self._store = self._store()
+        return self._store
+
+    def claim_shared(self, event_id: str) -> bool | None:
+        """Claim the event for this container in the shared store.
+
+        True: claimed now (answer it); False: the claim exists already (another container, or an earlier
+        delivery, has it: do not answer); None: the store cannot tell (none configured, an id that is not a
+        ULID, or the store failing: then it is skipped for `store_retry_after` seconds).
+        """
+        if self._store is None:
+            return None
+        try:
+            key = layout.webhook_event_key(event_id)
+        except InvalidArgumentValue as exc:
+            log.warning("seen events: no shared claim for event_id=%r: %s", event_id, exc)
+            return None
+        if time.monotonic() < self._store_down_until:
+            return None
+        claim = {
+            "event_id": event_id,
+            "claimed_at": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+        }
+        try:
+            store = self._shared_store()
+            if store is None:
+                return None
+            store.put(
+                key,
+                json.dumps(claim).encode("utf-8"),
+                content_type="application/json",
+                if_none_match=True,
+            )
+        except PreconditionFailed:
+            return False
+        except Exception as exc:  # the store down or refusing: the local dedupe still holds
+            self._store_down_until = time.monotonic() + self.store_retry_after
+            log.warning(
+                "seen events: shared claim failed key=%s error=%s: %s; relying on this container's ids "
+                "(retry in %ss)",
+                key,
+                type(exc).__name__,
+                exc,
+                self.store_retry_after,
+            )
+            return None
+        log.info("seen events: claimed key=%s", key)
+        return True
 
 
 def parse_request_text(text: str) -> tuple[str, str | None, str]:
@@ -193,7 +301,10 @@ class LineWebhookApp:
     channel_secret, access_token: LINE_CHANNEL_SECRET, LINE_CHANNEL_ACCESS_TOKEN.
     service: a `ReportService`, or a zero-argument callable returning one (built on first use).
     api_base_url: LINE_API_BASE_URL (default https://api.line.me), e.g. a local fake in tests.
-    seen: the duplicate-event registry.
+    seen: the duplicate-event registry (local ids, and the shared claims when it has a store).
+    max_body_bytes: bodies over this are refused with 413.
+    api_timeout: (connect, read) seconds of each LINE API call; a failed reply is logged, not retried
+        (only a refused connection is retried, twice).
     """
 
     def __init__(
@@ -205,6 +316,7 @@ class LineWebhookApp:
         api_base_url: str | None = None,
         seen: SeenEvents | None = None,
         max_body_bytes: int = MAX_BODY_BYTES,
+        api_timeout: tuple[float, float] = DEFAULT_API_TIMEOUT,
     ) -> None:
         if not channel_secret or not access_token:
             raise ValueError(
@@ -214,6 +326,11 @@ class LineWebhookApp:
         self.configuration = Configuration(
             access_token=access_token, host=api_base_url or DEFAULT_API_BASE_URL
         )
+        from urllib3.util import Retry
+
+        # Only a connection that was never made is retried; a sent reply is never sent again.
+        self.configuration.retries = Retry(total=2, connect=2, read=0, status=0, redirect=0, other=0)
+        self.api_timeout = api_timeout
         self._service = service
         self._service_lock = threading.Lock()
         self.seen = seen or SeenEvents(None)
@@ -221,7 +338,10 @@ class LineWebhookApp:
 
     @classmethod
     def from_settings(cls, settings: Any | None = None, *, service: Any | None = None) -> LineWebhookApp:
-        """The app from the environment; ValueError naming the missing LINE_* variables."""
+        """The app from the environment; ValueError naming the missing LINE_* variables.
+
+        The shared event claims go to the cache bucket: PDF_BUCKET_NAME's when set, else the lake's store.
+        """
         from lake.config import Settings
         from report_app.service import ReportService
 
@@ -237,12 +357,19 @@ class LineWebhookApp:
         if missing:
             raise ValueError(f"the LINE bot needs {' and '.join(missing)} set in the environment")
         seen_path = Path(settings.cache_sqlite_path).with_name("line_events.db")
+
+        def cache_store() -> Any:
+            from lake.store import open_store
+
+            bucket = settings.pdf_bucket_name
+            return open_store(f"s3://{bucket}" if bucket else settings.lake_uri)
+
         return cls(
             settings.line_channel_secret,
             settings.line_channel_access_token,
             service if service is not None else (lambda: ReportService.from_settings(settings)),
             api_base_url=settings.line_api_base_url,
-            seen=SeenEvents(seen_path),
+            seen=SeenEvents(seen_path, store=cache_store),
         )
 
     @property
@@ -276,12 +403,25 @@ class LineWebhookApp:
             text = body.decode("utf-8")
         except UnicodeDecodeError:
             return Response.text(400, "body is not UTF-8")
+        if not self.parser.signature_validator.validate(text, signature):
+            log.warning("webhook refused: invalid signature")
+            return Response.text(401, "invalid signature")
+        depth = json_depth(text)
+        if depth > MAX_JSON_DEPTH:
+            log.warning("webhook refused: signed body nested %d deep (at most %d)", depth, MAX_JSON_DEPTH)
+            return Response.text(400, "invalid webhook body: nested too deeply")
         try:
             events = self.parser.parse(text, signature)
         except InvalidSignatureError:
             log.warning("webhook refused: invalid signature")
             return Response.text(401, "invalid signature")
-        except (ValueError, KeyError, TypeError) as exc:  # signed but not a webhook body
+        except (
+            ValueError,
+            KeyError,
+            TypeError,
+            AttributeError,
+            RecursionError,
+        ) as exc:  # signed, not a webhook
             log.warning("webhook refused: signed body is not a LINE webhook payload (%s)", type(exc).__name__)
             return Response.text(400, "invalid webhook body")
         for event in events:
@@ -299,11 +439,16 @@ class LineWebhookApp:
             return
         event_id = getattr(event, "webhook_event_id", None)
         context = getattr(event, "delivery_context", None)
-        if context is not None and getattr(context, "is_redelivery", False):
-            log.info("webhook duplicate skipped event_id=%s reason=redelivery", event_id)
-            return
+        redelivery = bool(context is not None and getattr(context, "is_redelivery", False))
         if event_id and not self.seen.first_time(event_id):
             log.info("webhook duplicate skipped event_id=%s reason=seen", event_id)
+            return
+        claimed = self.seen.claim_shared(event_id) if event_id else None
+        if claimed is False:
+            log.info("webhook duplicate skipped event_id=%s reason=claimed-elsewhere", event_id)
+            return
+        if claimed is None and redelivery:  # nobody can say it was not answered: do not risk a second answer
+            log.info("webhook duplicate skipped event_id=%s reason=redelivery", event_id)
             return
         messages = self.answer(event.message.text)
         self.reply(event.reply_token, messages)
@@ -330,22 +475,102 @@ class LineWebhookApp:
         log.info("report answered ticker=%s date=%s cache=%s", result.symbol, result.date, result.cache)
         return reply_texts(result.text, result.pdf_url)
 
-    def reply(self, reply_token: str, texts: list[str]) -> None:
+    def reply(self, reply_token: str, texts: list[str]) -> bool:
+        """Send the reply (with `api_timeout`); False, and a warning, when it failed. Never retried: the
+        reply token is single-use and LINE may have received it."""
         request = ReplyMessageRequest(replyToken=reply_token, messages=[TextMessage(text=t) for t in texts])
+        started = time.monotonic()
         try:
             with ApiClient(self.configuration) as client:
-                MessagingApi(client).reply_message(request)
-        except Exception as exc:  # the token may have expired; nothing to retry
-            log.warning("LINE reply failed: %s: %s", type(exc).__name__, exc)
+                MessagingApi(client).reply_message(request, _request_timeout=self.api_timeout)
+        except Exception as exc:  # a timeout, a refused connection, an expired token: log it and move on
+            log.warning(
+                "LINE reply failed after %.1fs: %s: %s", time.monotonic() - started, type(exc).__name__, exc
+            )
+            return False
+        return True
 
 
-def make_http_handler(app: LineWebhookApp):
-    """A `http.server` request handler class serving `app`."""
+class _DeadlineReader(io.RawIOBase):
+    """The socket's reads, each waiting at most `read_timeout` seconds and none past `deadline` (a
+    `time.monotonic()` value, or None): a client that dribbles a request cannot hold a thread longer."""
+
+    def __init__(self, sock: socket.socket, read_timeout: float) -> None:
+        self.sock = sock
+        self.read_timeout = read_timeout
+        self.deadline: float | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        wait = self.read_timeout
+        if self.deadline is not None:
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("the request did not arrive in time")
+            wait = min(wait, left)
+        self.sock.settimeout(wait)
+        return self.sock.recv_into(buffer)
+
+
+def make_http_handler(
+    app: LineWebhookApp,
+    *,
+    read_timeout: float = DEFAULT_READ_TIMEOUT,
+    request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
+):
+    """A `http.server` request handler class serving `app`.
+
+    Each read waits at most `read_timeout` seconds and a request (request line, headers, body) must arrive
+    within `request_timeout` seconds of the connection asking for it; otherwise the connection is closed
+    (408 when the headers came but the body did not). Writes wait at most `read_timeout` per send.
+    """
     from http.server import BaseHTTPRequestHandler
 
     class Handler(BaseHTTPRequestHandler):
         server_version = "tickerlake-bot"
         protocol_version = "HTTP/1.1"
+        timeout = read_timeout  # the socket's timeout: also bounds each write
+
+        def setup(self) -> None:
+            super().setup()
+            self.rfile.close()  # replaced by a reader with a deadline (closing it keeps the socket open)
+            self._reader = _DeadlineReader(self.connection, read_timeout)
+            self.rfile = io.BufferedReader(self._reader)
+
+        def handle_one_request(self) -> None:
+            self._reader.deadline = time.monotonic() + request_timeout
+            super().handle_one_request()
+
+        def _read_body(self, length: int) -> bytes | None:
+            """The body, or None (after a 408) when it did not arrive in time or the client went away."""
+            try:
+                body = self.rfile.read(length) if length else b""
+            except TimeoutError:
+                body = None
+            except OSError as exc:
+                log.info("http %s body not read: %s", self.address_string(), exc)
+                self.close_connection = True
+                return None
+            if body is None or len(body) < length:
+                self.close_connection = True
+                if body is None:
+                    log.warning("http %s request body timed out", self.address_string())
+                    self._send(Response.text(408, "request timeout"), "POST")
+                return None
+            return body
+
+        def _send(self, response: Response, method: str) -> None:
+            self.send_response(response.status)
+            for name, value in response.headers.items():
+                self.send_header(name, value)
+            if self.close_connection:
+                self.send_header("Connection", "close")
+            self.send_header("Content-Length", str(len(response.body)))
+            self.end_headers()
+            if method != "HEAD":
+                self.wfile.write(response.body)
 
         def _serve(self, method: str) -> None:
             length_header = self.headers.get("Content-Length", "0")
@@ -354,20 +579,22 @@ def make_http_handler(app: LineWebhookApp):
             except ValueError:
                 length = -1
             if length < 0:
+                self.close_connection = True
                 response = Response.text(400, "bad Content-Length")
             elif length > app.max_body_bytes:  # refused before reading it
-                response = Response.text(413, "body too large")
                 self.close_connection = True
+                response = Response.text(413, "body too large")
             else:
-                body = self.rfile.read(length) if length else b""
-                response = app.handle(method, self.path, dict(self.headers.items()), body)
-            self.send_response(response.status)
-            for name, value in response.headers.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(response.body)))
-            self.end_headers()
-            if method != "HEAD":
-                self.wfile.write(response.body)
+                body = self._read_body(length)
+                if body is None:
+                    return
+                self._reader.deadline = None  # the request is in: handling it is not the client's time
+                try:
+                    response = app.handle(method, self.path, dict(self.headers.items()), body)
+                except Exception:  # always answer: a bug must not leave the client waiting
+                    log.exception("webhook request failed")
+                    response = Response.text(500, "internal error")
+            self._send(response, method)
 
         def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
             self._serve("POST")
@@ -384,13 +611,79 @@ def make_http_handler(app: LineWebhookApp):
     return Handler
 
 
-def make_server(app: LineWebhookApp, host: str = "127.0.0.1", port: int = 8080):
-    """A ThreadingHTTPServer serving the webhook (call `serve_forever()`)."""
+_BUSY_RESPONSE = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
+    b"Retry-After: 1\r\nConnection: close\r\nContent-Length: 5\r\n\r\nbusy\n"
+)
+
+
+def make_server(
+    app: LineWebhookApp,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    *,
+    max_connections: int = DEFAULT_MAX_CONNECTIONS,
+    read_timeout: float = DEFAULT_READ_TIMEOUT,
+    request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
+):
+    """A threading HTTP server serving the webhook (call `serve_forever()`).
+
+    At most `max_connections` connections are served at once, each by its own thread; a connection
+    beyond that is answered 503 (``Retry-After: 1``) and closed at once, without a thread. Reads are
+    bounded as `make_http_handler` says, so a slow or silent client holds its thread for at most
+    `request_timeout` seconds (an idle keep-alive connection: `read_timeout`).
+    """
     from http.server import ThreadingHTTPServer
 
-    server = ThreadingHTTPServer((host, port), make_http_handler(app))
-    server.daemon_threads = True
-    return server
+    for name, value in (
+        ("max_connections", max_connections),
+        ("read_timeout", read_timeout),
+        ("request_timeout", request_timeout),
+    ):
+        if not value > 0:
+            raise ValueError(f"{name} must be positive, got {value!r}")
+
+    class BoundedServer(ThreadingHTTPServer):
+        daemon_threads = True
+        request_queue_size = 128
+
+        def __init__(self) -> None:
+            self.slots = threading.BoundedSemaphore(max_connections)
+            self.max_connections = max_connections
+            self.refused = 0
+            super().__init__(
+                (host, port),
+                make_http_handler(app, read_timeout=read_timeout, request_timeout=request_timeout),
+            )
+
+        def process_request(self, request: Any, client_address: Any) -> None:
+            if not self.slots.acquire(blocking=False):
+                self.refused += 1
+                log.warning(
+                    "http %s refused: %d connections already being served (503)",
+                    client_address[0],
+                    self.max_connections,
+                )
+                try:
+                    request.settimeout(1.0)
+                    request.sendall(_BUSY_RESPONSE)
+                except OSError:
+                    pass
+                self.shutdown_request(request)
+                return
+            try:
+                super().process_request(request, client_address)
+            except BaseException:
+                self.slots.release()
+                raise
+
+        def process_request_thread(self, request: Any, client_address: Any) -> None:
+            try:
+                super().process_request_thread(request, client_address)
+            finally:
+                self.slots.release()
+
+    return BoundedServer()
 
 
 def event_body(events: list[dict[str, Any]], destination: str = "U0") -> bytes:

@@ -147,7 +147,10 @@ def prewarm_reports(
     ``status: "error"`` and the error. Results come in the order of `tickers`:
 
         {"ticker", "display", "date", "status": "generated"|"cached"|"error", "cache": "l1"|"l2"|"miss",
-         "langs", "pdf_key", "seconds", "error"?}
+         "langs", "pdf_key", "pdf_keys", "seconds", "error"?}
+
+    With `with_pdf`, the PDF of every language in `langs` is stored (``reports/<T>/<D>/<lang>.pdf``);
+    `pdf_key` is the first language's, `pdf_keys` maps each language to its key.
 
     Afterwards the event log is flushed and, with `publish_activity`, the requests-per-ticker snapshot the
     adaptive TTL reads is refreshed (`report_app.ttl.publish_ticker_activity`).
@@ -170,8 +173,14 @@ def prewarm_reports(
             answer = service.report(
                 ticker, date, langs[0], with_pdf=with_pdf, refresh=refresh, origin="prewarm"
             )
+            pdfs = {langs[0]: (answer.pdf_key, answer.pdf_url)}
             for lang in langs[1:]:  # one report.json holds every language: check each renders
                 answer.document.text(lang)
+                if with_pdf and answer.pdf_key and getattr(service, "pdf_store", None) is not None:
+                    from report_app.cache import CacheEntry
+
+                    entry = CacheEntry(answer.document, answer.chart_b64)
+                    pdfs[lang] = service.ensure_pdf(answer.symbol, answer.date, entry, lang, replace=refresh)
             result.update(
                 ticker=answer.symbol,
                 display=answer.display,
@@ -179,8 +188,9 @@ def prewarm_reports(
                 status="cached" if answer.cache in ("l1", "l2") else "generated",
                 cache=answer.cache,
                 pdf_key=answer.pdf_key,
+                pdf_keys={lang: key for lang, (key, _url) in pdfs.items() if key},
             )
-            if with_pdf and answer.pdf_key and answer.pdf_url is None:
+            if with_pdf and any(key and url is None for key, url in pdfs.values()):
                 result["pdf_error"] = "the PDF could not be stored (see the log)"
         except Exception as exc:  # one bad ticker must not stop the warm-up
             result.update(status="error", error=f"{type(exc).__name__}: {exc}")

@@ -169,6 +169,33 @@ def latest_date(lake: Any, symbol: str) -> str:
     return str(date)[:10]
 
 
+#: How far back the first look for a session goes (a weekend, a holiday, a long exchange closure).
+SESSION_LOOKBACK_DAYS = 31
+
+
+def session_on_or_before(lake: Any, symbol: str, date: str) -> str:
+    """The newest trading session on or before `date` that the symbol has indicators for: `date` itself
+    when it was a session, else the session before a weekend or holiday (or the newest one, for a date
+    after the lake's last run). ReportDataNotFound when the symbol has none on or before `date`.
+
+    At most two reads of the `date` column of the symbol's rows: the month(s) of the last
+    `SESSION_LOOKBACK_DAYS` days, then, only when those hold nothing, everything older in one read.
+    """
+    symbol, date = layout.validate_ticker(symbol), layout.validate_date(date)
+    recent = (dt.date.fromisoformat(date) - dt.timedelta(days=SESSION_LOOKBACK_DAYS)).isoformat()
+    frame = lake.read_dataset("indicators", [symbol], recent, date, columns=["date"])
+    if frame.empty:
+        months = [m for m in lake.months("indicators") if m <= recent[:7]]
+        if months:
+            before = (dt.date.fromisoformat(recent) - dt.timedelta(days=1)).isoformat()
+            first = layout.month_bounds(months[0])[0]
+            if first <= before:
+                frame = lake.read_dataset("indicators", [symbol], first, before, columns=["date"])
+    if frame.empty:
+        raise ReportDataNotFound(f"no precomputed indicators for ticker {symbol!r} on or before {date}")
+    return str(max(frame["date"].astype(str).str[:10]))
+
+
 def has_indicators(lake: Any, symbol: str, *, months: int = RECENT_MONTHS) -> bool:
     """Whether the symbol has indicator rows in the newest `months` month objects (cheap: the newest month
     first, then the others in one read, only the `date` column of the symbol's row groups)."""

@@ -1,10 +1,11 @@
 """The report service: ticker text in, report out, through the hybrid cache; used by the CLI and the bot.
 
-    resolve "DBS19" -> D05.SI  ->  cache (L1 -> L2)  ->  on a miss: lake -> ReportData -> narratives (th, en)
-    -> chart -> write-through  ->  PDF reports/<T>/<D>.pdf (head first, generated once) -> presigned URL
+    resolve "DBS19" -> D05.SI  ->  session (the date asked for, or the last session before it: weekends and
+    holidays have none)  ->  cache (L1 -> L2)  ->  on a miss: lake -> ReportData -> narratives (th, en)
+    -> chart -> write-through  ->  PDF reports/<T>/<D>/<lang>.pdf (head first, generated once) -> presigned URL
 
 On a miss both languages are built at once, so the report.json of a (ticker, date) serves either language
-and the PDF (one per ticker and date, as the storage layout has it) holds the Thai part then the English part.
+(the cache keys need no language); the PDF is one per ticker, date and language, in that language only.
 
 Every lookup is recorded in the cache event log (`report_app.cache_events`) when the service has one
 (`from_settings` gives it one unless CACHE_EVENTS=0); `close()` flushes it.
@@ -27,11 +28,19 @@ from report_app.cache_events import CacheEvent, CacheEventLog
 from report_app.chart import ChartDataMissing, render_chart, to_base64
 from report_app.document import ReportDocument, build_document
 from report_app.narrative import LANGS, openai_client_from_env
-from report_app.report import has_indicators, latest_date, load_report_data
+from report_app.report import has_indicators, latest_date, load_report_data, session_on_or_before
 
 log = logging.getLogger(__name__)
 
 __all__ = ["ReportResult", "ReportService", "UnknownTicker"]
+
+#: The line that opens the text when the date asked for had no session (weekend, holiday, not yet run).
+SESSION_NOTES = {
+    "th": "ℹ️ วันที่ {requested} ไม่มีข้อมูลการซื้อขาย (วันหยุดหรือยังไม่ได้ประมวลผล) "
+    "รายงานนี้แสดงวันทำการล่าสุดก่อนหน้า: {session}",
+    "en": "ℹ️ No trading session on {requested} (a weekend, a holiday or not processed yet): "
+    "this report shows the last session before it, {session}.",
+}
 
 
 @dataclass
@@ -48,15 +57,30 @@ class ReportResult:
     chart_b64: str | None = None
     pdf_key: str | None = None
     pdf_url: str | None = None
+    requested_date: str | None = None  # the date asked for (None: the latest session was asked for)
+
+    @property
+    def session(self) -> str:
+        """The trading session the report shows (= `date`)."""
+        return self.date
+
+    @property
+    def moved(self) -> bool:
+        """Whether the date asked for had no session, so an earlier one is shown."""
+        return self.requested_date is not None and self.requested_date != self.date
 
     def to_json(self) -> dict[str, Any]:
-        """The `tickerlake report --json` object."""
+        """The `tickerlake report --json` object: `date` and `session` are the session shown;
+        `requested_date` is added when the date asked for had no session."""
         body: dict[str, Any] = {
             "ticker": self.display,
             "date": self.date,
+            "session": self.session,
             "cache": self.cache,
             "text": self.text,
         }
+        if self.moved:
+            body["requested_date"] = self.requested_date
         if self.symbol != self.display:
             body["symbol"] = self.symbol
         if self.pdf_url:
@@ -71,7 +95,8 @@ class ReportService:
     ----------
     lake: a `lake.api.Lake`.
     cache: the `ReportCache`.
-    pdf_store: the ObjectStore for ``reports/<T>/<D>.pdf`` (PDF_BUCKET_NAME's, else the lake's); None: no PDF.
+    pdf_store: the ObjectStore for ``reports/<T>/<D>/<lang>.pdf`` and the cache (PDF_BUCKET_NAME's, else the
+        lake's); None: no PDF.
     url_expiration_hours: PDF_URL_EXPIRATION_HOURS.
     llm_client: an OpenAI-compatible client for the LLM narrative, or None for the rules.
     universe: a `pipelines.sources.universe.Universe` (default: the bundled one).
@@ -185,6 +210,9 @@ class ReportService:
     ) -> ReportResult:
         """The report of a ticker (DR or Yahoo symbol) on `date` (default: the latest with data) in `lang`.
 
+        A `date` without a session (a weekend, a holiday, a day not processed yet) is answered with the
+        last session before it; the result's `date` is that session, `requested_date` the date asked for,
+        and the text opens with a line saying so.
         `refresh` skips the cache lookup and regenerates (cache entry and PDF); `origin` is what the event
         log records (``request`` from a user, ``prewarm`` from the warm-up).
         Raises UnknownTicker, InvalidDate, ReportDataNotFound (no precomputed data for it).
@@ -192,7 +220,14 @@ class ReportService:
         if lang not in LANGS:
             raise InvalidArgumentValue(f"language {lang!r} is not valid: expected one of {', '.join(LANGS)}")
         symbol, display = self.resolve(text)
-        date = layout.validate_date(date) if date else latest_date(self.lake, symbol)
+        requested = layout.validate_date(date) if date else None
+        date = (
+            session_on_or_before(self.lake, symbol, requested)
+            if requested
+            else latest_date(self.lake, symbol)
+        )
+        if requested and requested != date:
+            log.info("report session moved ticker=%s requested=%s session=%s", symbol, requested, date)
 
         started = dt.datetime.now(dt.UTC)
         lookup = Lookup(None, "miss", reason="refresh") if refresh else self.cache.get(symbol, date)
@@ -211,18 +246,22 @@ class ReportService:
             self.cache.put(symbol, date, entry, ttl=ttl)
         self._record(started, symbol, date, lang, lookup, generate_ms, ttl_hours, origin, None)
         document = entry.document
+        text = document.text(lang)
+        if requested and requested != date:
+            text = SESSION_NOTES[lang].format(requested=requested, session=date) + "\n\n" + text
         result = ReportResult(
             symbol=symbol,
             display=document.display,
             date=date,
             lang=lang,
-            text=document.text(lang),
+            text=text,
             cache=lookup.tier,
             document=document,
             chart_b64=entry.chart_b64,
+            requested_date=requested,
         )
         if with_pdf and self.pdf_store is not None:
-            result.pdf_key, result.pdf_url = self.ensure_pdf(symbol, date, entry, replace=refresh)
+            result.pdf_key, result.pdf_url = self.ensure_pdf(symbol, date, entry, lang, replace=refresh)
         return result
 
     def _record(
@@ -276,16 +315,16 @@ class ReportService:
     # ------------------------------------------------------------------------------------------ PDF
 
     def ensure_pdf(
-        self, symbol: str, date: str, entry: CacheEntry, *, replace: bool = False
+        self, symbol: str, date: str, entry: CacheEntry, lang: str, *, replace: bool = False
     ) -> tuple[str, str | None]:
-        """(key, presigned URL) of ``reports/<T>/<D>.pdf``, generating and uploading it only if absent
-        (or always, with `replace`: a regenerated report gets a matching PDF).
+        """(key, presigned URL) of ``reports/<T>/<D>/<lang>.pdf`` (the report in `lang` only), generating
+        and uploading it only if absent (or always, with `replace`: a regenerated report gets a matching PDF).
 
         Never raises for a store problem: the URL is None and a warning is logged (the text still goes out).
         """
         from report_app.pdf import render_pdf  # reportlab is only loaded when a PDF is needed
 
-        key = layout.report_pdf_key(symbol, date)
+        key = layout.report_pdf_key(symbol, date, lang)
         assert self.pdf_store is not None
         try:
             try:
@@ -294,7 +333,7 @@ class ReportService:
                 self.pdf_store.head(key)
                 log.info("pdf hit key=%s", key)
             except ObjectNotFound:
-                pdf = render_pdf(entry.document, entry.chart_png)
+                pdf = render_pdf(entry.document, entry.chart_png, langs=(lang,))
                 self.pdf_store.put(
                     key,
                     pdf,
@@ -308,7 +347,7 @@ class ReportService:
             return key, None
 
     def pdf_bytes(self, result: ReportResult) -> bytes:
-        """The PDF of a result: the stored one when there is one, else rendered now."""
+        """The PDF of a result (in its language): the stored one when there is one, else rendered now."""
         from report_app.pdf import render_pdf
 
         if self.pdf_store is not None and result.pdf_key:
@@ -317,4 +356,4 @@ class ReportService:
             except Exception as exc:
                 log.warning("pdf read failed key=%s error=%s; rendering it", result.pdf_key, exc)
         chart = CacheEntry(result.document, result.chart_b64).chart_png
-        return render_pdf(result.document, chart)
+        return render_pdf(result.document, chart, langs=(result.lang,))

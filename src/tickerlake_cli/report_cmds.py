@@ -73,6 +73,26 @@ def serve(
     lake: Annotated[
         str | None, typer.Option("--lake", help="Lake URI (default: TICKERLAKE_LAKE_URI or ./lake).")
     ] = None,
+    max_connections: Annotated[
+        int,
+        typer.Option(
+            "--max-connections", min=1, help="Connections served at once; more are answered 503 at once."
+        ),
+    ] = 64,
+    read_timeout: Annotated[
+        float,
+        typer.Option(
+            "--read-timeout", min=0.1, help="Seconds any one read (or write) of a connection may wait."
+        ),
+    ] = 10.0,
+    request_timeout: Annotated[
+        float,
+        typer.Option(
+            "--request-timeout",
+            min=0.1,
+            help="Seconds a request (headers and body) may take to arrive before the connection is closed.",
+        ),
+    ] = 30.0,
 ) -> None:
     """Serve the LINE webhook (POST /callback) locally."""
     from report_app.line_bot import LineWebhookApp, make_server
@@ -85,10 +105,22 @@ def serve(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     with user_errors():
         try:
-            server = make_server(app, host, port)
+            server = make_server(
+                app,
+                host,
+                port,
+                max_connections=max_connections,
+                read_timeout=read_timeout,
+                request_timeout=request_timeout,
+            )
         except OSError as exc:
             raise fail(f"cannot listen on {host}:{port}: {exc}") from None
-    print(f"LINE webhook listening on http://{host}:{server.server_address[1]}/callback", file=sys.stderr)
+    print(
+        f"LINE webhook listening on http://{host}:{server.server_address[1]}/callback "
+        f"(max {max_connections} connections, read timeout {read_timeout:g}s, "
+        f"request timeout {request_timeout:g}s)",
+        file=sys.stderr,
+    )
     try:
         server.serve_forever()
     except KeyboardInterrupt:
