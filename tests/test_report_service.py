@@ -221,6 +221,17 @@ def test_cli_report_writes_the_pdf(lake_dir, tmp_path):
     assert out.read_bytes().startswith(b"%PDF-")
 
 
+def test_cli_report_out_a_folder_or_below_a_file_is_one_line_and_writes_nothing(lake_dir, tmp_path):
+    a_file = tmp_path / "taken.pdf"
+    a_file.write_bytes(b"keep me")
+    for out, fragment in ((tmp_path, "is a folder"), (a_file / "x.pdf", "is a file")):
+        result = run("report", "DBS19", "--out", str(out), "--lake", str(lake_dir[0]))
+        assert result.exit_code == 2, result.output
+        assert fragment in result.stderr and str(out) in result.stderr
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert a_file.read_bytes() == b"keep me" and not list(tmp_path.glob("*.pdf.*"))
+
+
 def test_cli_unknown_ticker_exits_2_with_a_suggestion(lake_dir):
     result = run("report", "DBS91", "--lake", str(lake_dir[0]))
     assert result.exit_code == 2

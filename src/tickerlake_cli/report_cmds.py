@@ -24,6 +24,31 @@ def _settings(lake: str | None):
     return replace(settings, lake_uri=lake) if lake else settings
 
 
+def _check_out(out: Path) -> None:
+    """--out must be a file path whose folder is (or can be) a folder: checked before any work."""
+    if out.is_dir():
+        raise ValueError(f"--out {str(out)!r} is a folder: expected the path of a PDF file (e.g. report.pdf)")
+    blocker = next((p for p in out.parents if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        raise ValueError(f"--out {str(out)!r} is not valid: {str(blocker)!r} is a file, not a folder")
+
+
+def _write_atomically(out: Path, data: bytes) -> None:
+    """The PDF appears whole or not at all (temp file in the same folder, then a rename)."""
+    import os
+    import tempfile
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(temp, out)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
 def report(
     ticker: Annotated[str, typer.Argument(help="DR symbol (DBS19) or Yahoo symbol (D05.SI).")],
     date: Annotated[
@@ -45,6 +70,8 @@ def report(
     if lang not in ("th", "en"):
         raise fail(f"--lang {lang!r} is not valid: expected th or en")
     with user_errors():
+        if out is not None:
+            _check_out(out)
         service = ReportService.from_settings(_settings(lake))
         try:
             try:
@@ -52,8 +79,7 @@ def report(
             except UnknownTicker as exc:
                 raise fail(str(exc)) from None
             if out is not None:
-                out.parent.mkdir(parents=True, exist_ok=True)
-                out.write_bytes(service.pdf_bytes(result))
+                _write_atomically(out, service.pdf_bytes(result))
         finally:
             service.close()  # writes the cache event of this lookup
     if as_json:
