@@ -200,3 +200,25 @@ def test_lineage_names_a_damaged_version_record_and_lists_the_intact_versions(tm
     versions = json.loads(result.stdout)
     assert [v["run_id"] for v in versions] == ["run-5", "run-2"]  # run-1's record is the damaged one
     assert str(damaged) in result.stderr and "Traceback" not in result.stderr
+
+
+def test_an_unreachable_store_is_exit_3_not_a_user_error(tmp_path, monkeypatch):
+    import socket
+
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    result = _main("init", "--lake", "s3://tickerlake-down/lake")
+    assert result.returncode == 3, result.stderr
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()] and "Traceback" not in result.stderr
+    assert "unreachable" in result.stderr or "refusing" in result.stderr
+
+
+def test_version_prints_the_installed_version():
+    from importlib.metadata import version
+
+    result = _main("--version")
+    assert result.returncode == 0 and result.stdout.strip() == f"tickerlake {version('tickerlake')}"

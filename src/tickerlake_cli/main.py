@@ -18,6 +18,26 @@ app = typer.Typer(
     add_completion=False,
 )
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            print(f"tickerlake {version('tickerlake')}")
+        except PackageNotFoundError:  # running from a checkout that was never installed
+            print("tickerlake (not installed)")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    show_version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """A data-lake ETL framework for daily market data: local folder or S3, Dagster, Athena SQL, report bot."""
+
+
 for module in (lake_cmds, run_cmds, sql_cmds, report_cmds, deploy_cmds, cache_cmds, quality_cmds):
     module.register(app)
 
