@@ -83,7 +83,7 @@ def test_failed_delivery_records_nothing_so_the_retry_alerts(lake):
 
 
 def test_log_sink_writes_one_structured_line(lake, caplog):
-    with caplog.at_level(logging.WARNING, logger="lake.alerts"):
+    with caplog.at_level(logging.WARNING, logger="tickerlake.lake.alerts"):
         alert = raise_alert(lake, "quarantine", "raw", T, D, "not JSON", sink=LogSink())
         raise_alert(lake, "quarantine", "raw", T, D, "not JSON", sink=LogSink())
     lines = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]

@@ -133,7 +133,7 @@ def test_an_unwritable_store_keeps_the_events_for_the_next_flush(tmp_path, caplo
     log = CacheEventLog(store, background=False)
     log.record(event())
 
-    with caplog.at_level(logging.WARNING, logger="report_app.cache_events"):
+    with caplog.at_level(logging.WARNING, logger="tickerlake.report_app.cache_events"):
         assert log.flush() == []
     assert log.pending == 1
     assert "cache events not written" in caplog.text

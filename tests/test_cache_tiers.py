@@ -47,7 +47,7 @@ def cache(tmp_path, store) -> ReportCache:
 
 
 def test_miss_then_write_through_then_l1_hit(cache, store, entry, caplog):
-    caplog.set_level(logging.INFO, logger="report_app.cache")
+    caplog.set_level(logging.INFO, logger="tickerlake.report_app.cache")
     assert cache.get(SYMBOL, DATE).tier == "miss"
     cache.put(SYMBOL, DATE, entry)
 
@@ -65,7 +65,7 @@ def test_miss_then_write_through_then_l1_hit(cache, store, entry, caplog):
 
 
 def test_l1_wiped_is_an_l2_hit_that_backfills_l1(cache, entry, caplog):
-    caplog.set_level(logging.INFO, logger="report_app.cache")
+    caplog.set_level(logging.INFO, logger="tickerlake.report_app.cache")
     cache.put(SYMBOL, DATE, entry)
     cache.l1.clear()
 
@@ -168,7 +168,7 @@ def test_local_store_works_as_l2(tmp_path, entry):
 def test_store_on_a_closed_port_still_answers_from_l1_and_warns(tmp_path, entry, caplog):
     dead = S3Store("s3://gone", endpoint_url=f"http://127.0.0.1:{free_port()}", max_attempts=1)
     cache = ReportCache.create("hybrid", sqlite_path=tmp_path / "l1.db", store=dead)
-    caplog.set_level(logging.INFO, logger="report_app.cache")
+    caplog.set_level(logging.INFO, logger="tickerlake.report_app.cache")
 
     assert cache.get(SYMBOL, DATE).tier == "miss"  # no crash
     cache.put(SYMBOL, DATE, entry)  # L1 still written
@@ -188,7 +188,7 @@ def test_stopped_s3_server_after_a_write(tmp_path, entry, caplog, monkeypatch):
         cache.put(SYMBOL, DATE, entry)
     finally:
         server.stop()
-    caplog.set_level(logging.WARNING, logger="report_app.cache")
+    caplog.set_level(logging.WARNING, logger="tickerlake.report_app.cache")
     cache.l1.clear()
     assert cache.get(SYMBOL, DATE).tier == "miss"
     assert any("S3 is unreachable" in r.getMessage() for r in caplog.records)

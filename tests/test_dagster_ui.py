@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -185,8 +186,15 @@ def test_the_daemon_runs_the_schedule_and_the_sensor(dagster_ui):
         assert time.monotonic() < deadline, f"no sensor tick requested a run: {ticks}"
         time.sleep(1)
     [run_id] = requested[0]["runIds"]
-    run = _graphql(base, f'{{ runOrError(runId: "{run_id}") {{ ... on Run {{ jobName status }} }} }}')
-    assert run["runOrError"]["jobName"] == "reports_job"
+    deadline = time.monotonic() + 240
+    while True:  # launched by the daemon in its own process, it pre-warms the reports and ends
+        run = _graphql(base, f'{{ runOrError(runId: "{run_id}") {{ ... on Run {{ jobName status }} }} }}')
+        run = run["runOrError"]
+        if run["status"] in ("SUCCESS", "FAILURE", "CANCELED"):
+            break
+        assert time.monotonic() < deadline, f"the sensor's run did not finish: {run}"
+        time.sleep(1)
+    assert run == {"jobName": "reports_job", "status": "SUCCESS"}
 
 
 def _text(html: str) -> str:
@@ -210,3 +218,21 @@ def test_chromium_renders_the_indicators_month_partitions(dagster_ui, tmp_path):
     assert not png_is_blank(png)
     text = _text(dump_dom(f"{url}&partition={MONTH}", virtual_time_budget_ms=20000, timeout=180))
     assert MONTH in text and dagster_ui["run_id"][:8] in text, text[:2000]  # its run, in the detail pane
+
+
+def test_dagster_loads_the_definitions_from_the_repository_root(tmp_path):
+    """`dagster dev` / `dagster definitions validate` with no -m: pyproject's [tool.dagster] names the module."""
+    root = Path(__file__).resolve().parents[1]
+    dagster = Path(sys.executable).with_name("dagster")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TICKERLAKE_", "DAGSTER_"))}
+    env["DAGSTER_HOME"] = str(tmp_path)
+    done = subprocess.run(
+        [str(dagster), "definitions", "validate"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Validation successful for code location dagster_project.definitions" in done.stdout + done.stderr

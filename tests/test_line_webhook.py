@@ -576,7 +576,7 @@ def test_a_line_api_that_never_answers_times_out_and_is_not_retried(service, cap
     try:
         app = LineWebhookApp(SECRET, TOKEN, service, api_base_url=api.url, api_timeout=(1.0, 1.0))
         answered: list = []
-        caplog.set_level(logging.WARNING, logger="report_app.line_bot")
+        caplog.set_level(logging.WARNING, logger="tickerlake.report_app.line_bot")
         started = time.monotonic()
         worker = threading.Thread(target=lambda: answered.append(post(app, event_body([text_event()]))))
         worker.start()

@@ -146,7 +146,7 @@ def test_llm_narrative_gets_the_exact_numbers_injected(lang):
     ],
 )
 def test_a_bad_llm_answer_falls_back_to_the_rules(answer, caplog):
-    caplog.set_level(logging.WARNING, logger="report_app.narrative")
+    caplog.set_level(logging.WARNING, logger="tickerlake.report_app.narrative")
     data = make_report_data()
     narrative = build_narrative(data, "en", client=FakeLLM(answer))
     assert narrative.source == "rules"

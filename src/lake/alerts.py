@@ -51,7 +51,7 @@ __all__ = [
     "raise_alert",
 ]
 
-logger = logging.getLogger("lake.alerts")
+logger = logging.getLogger("tickerlake.lake.alerts")
 
 SNS_TOPIC_ENV = "TICKERLAKE_ALERT_SNS_TOPIC"
 _KIND_RE = re.compile(r"[a-z][a-z0-9_\-]{0,31}")

@@ -61,7 +61,7 @@ from lake.store import ObjectInfo, ObjectStore, PutResult, check_key, open_store
 
 __all__ = ["LINEAGE_COLUMNS", "Lake", "MonthVersion", "MonthWrite", "open_lake"]
 
-logger = logging.getLogger("tickerlake.lake")
+logger = logging.getLogger("tickerlake.lake.api")
 
 LINEAGE_COLUMNS: tuple[str, ...] = (
     "source_raw_key",

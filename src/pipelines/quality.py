@@ -55,7 +55,7 @@ __all__ = [
     "save_report",
 ]
 
-logger = logging.getLogger("pipelines.quality")
+logger = logging.getLogger("tickerlake.pipelines.quality")
 
 PASS, WARN, FAIL = "pass", "warn", "fail"
 _CONTEXT_DAYS = 14  # calendar days read before `start` so the first row's move has a previous close

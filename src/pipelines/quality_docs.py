@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 __all__ = ["DocsSite", "build_docs", "render_site"]
 
-logger = logging.getLogger("pipelines.quality")
+logger = logging.getLogger("tickerlake.pipelines.quality")
 
 _CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem; color: #1d2330; }

@@ -30,7 +30,7 @@ from lake.api import MonthWrite
 from lake.exceptions import InvalidArgumentValue, ObjectNotFound
 from pipelines import COMPUTATION_VERSION
 
-log = logging.getLogger("tickerlake.stages")
+log = logging.getLogger("tickerlake.pipelines.stages")
 
 #: Threads that fetch from a source and read raw objects (network and disk waits, not the GIL).
 IO_THREADS = 8

@@ -37,7 +37,7 @@ from lake.exceptions import InvalidArgumentValue, ObjectNotFound
 from report_app.chart import from_base64
 from report_app.document import ReportDocument
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"tickerlake.{__name__}")
 
 BACKENDS = ("hybrid", "s3", "sqlite")
 REPORT_FILE = "report.json"

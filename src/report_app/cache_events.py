@@ -55,7 +55,7 @@ from typing import Any
 from lake import layout
 from lake.config import env_float, env_int
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"tickerlake.{__name__}")
 
 __all__ = [
     "CacheEvent",

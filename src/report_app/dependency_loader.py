@@ -74,7 +74,7 @@ __all__ = [
     "validate_version",
 ]
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger(f"tickerlake.{__name__}")
 
 DEFAULT_TARGET_DIR = "/tmp/python-libs"
 DEFAULT_PREFIX = "python-libs"

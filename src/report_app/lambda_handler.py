@@ -25,7 +25,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"tickerlake.{__name__}")
 
 
 def load_dependencies_at_cold_start() -> bool:

@@ -57,7 +57,7 @@ from lake import layout
 from lake.exceptions import InvalidArgumentValue, LakeError, PreconditionFailed
 from pipelines.exceptions import UnknownTicker
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"tickerlake.{__name__}")
 
 MAX_MESSAGE_CHARS = 5000
 MAX_MESSAGES = 5

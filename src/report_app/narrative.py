@@ -29,7 +29,7 @@ from report_app.formatting import (
 )
 from report_app.report import ReportData
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"tickerlake.{__name__}")
 
 LANGS = ("th", "en")
 SECTIONS = ("story", "know", "action", "watch")

@@ -29,7 +29,7 @@ from typing import Any
 
 from report_app.narrative import LANGS
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"tickerlake.{__name__}")
 
 __all__ = ["popular_tickers", "prewarm_reports", "configured_tickers"]
 

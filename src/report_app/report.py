@@ -22,7 +22,7 @@ import pandas as pd
 from lake import layout
 from lake.exceptions import LakeError
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"tickerlake.{__name__}")
 
 REPORT_DATASETS: tuple[str, ...] = ("indicators", "percentiles", "features")
 CHART_SESSIONS = 120

@@ -30,7 +30,7 @@ from report_app.document import ReportDocument, build_document
 from report_app.narrative import LANGS, openai_client_from_env
 from report_app.report import has_indicators, latest_date, load_report_data, session_on_or_before
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"tickerlake.{__name__}")
 
 __all__ = ["ReportResult", "ReportService", "UnknownTicker"]
 

@@ -50,7 +50,7 @@ from lake import layout
 from lake.config import env_float
 from lake.exceptions import ObjectNotFound
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(f"tickerlake.{__name__}")
 
 EXPONENT = 0.5  # the square-root rule (module docstring)
 

@@ -207,11 +207,13 @@ def register(app: typer.Typer) -> None:
             instance = None if record else dg.DagsterInstance.ephemeral()
 
             _stop_on_signals()
-            if not verbose:  # the summary lists quarantines and checks; one log line each is noise here
-                import logging
+            import logging
 
-                for name in ("lake", "tickerlake", "pipelines"):
-                    logging.getLogger(name).setLevel(logging.ERROR)
+            if verbose:
+                logging.getLogger("tickerlake").setLevel(logging.INFO)
+            elif logging.getLogger("tickerlake").level == logging.WARNING:
+                # the default level: the summary lists quarantines and checks, one line each is noise here
+                logging.getLogger("tickerlake").setLevel(logging.ERROR)
             with Progress(
                 TextColumn("[bold]{task.description}"),
                 BarColumn(),

@@ -42,7 +42,7 @@ from lake.store._base import (
     check_tags,
 )
 
-logger = logging.getLogger("lake.store")
+logger = logging.getLogger("tickerlake.lake.store")
 
 SSE_ALGORITHM = "AES256"
 _BUCKET_RE = re.compile(r"(?!xn--)(?!.*\.\.)[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]")

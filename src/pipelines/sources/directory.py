@@ -48,7 +48,7 @@ from pipelines.sources.envelope import envelope_bytes
 
 __all__ = ["MANIFEST_NAME", "DirectorySource", "FileEnvelope", "raw_body", "unreadable_reason"]
 
-logger = logging.getLogger("pipelines.sources")
+logger = logging.getLogger("tickerlake.pipelines.sources")
 
 MANIFEST_NAME = "manifest.json"
 SCHEME = "dir:"
