@@ -46,7 +46,6 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from lake import layout
@@ -741,25 +740,17 @@ class Lake:
     ) -> list[pa.Table | None]:
         if not months:
             return []
-        filesystem, root = self.store.arrow_filesystem()
-        root = root.rstrip("/")
+        out_schema = pa.schema([schema.field(n) for n in names])
 
         def load(month: str) -> pa.Table | None:
-            path = f"{root}/{layout.month_key(dataset, month)}"
-            try:
-                fragment = ds.dataset(path, filesystem=filesystem, format="parquet")
-                present = [name for name in names if name in fragment.schema.names]
-                usable = expression
-                if expression is not None and "date" in fragment.schema.names:
-                    usable = expression
-                table = fragment.to_table(columns=present, filter=usable)
-            except FileNotFoundError:  # replaced by a delete marker since the listing
+            key = layout.month_key(dataset, month)
+            try:  # one version, whole, even while a writer replaces the key (ObjectStore.read_parquet)
+                table = self.store.read_parquet(key, columns=names, filter=expression)
+            except ObjectNotFound:  # replaced by a delete marker since the listing
                 return None
-            except (pa.ArrowInvalid, OSError) as exc:
-                raise LakeError(
-                    f"{layout.month_key(dataset, month)} in {self.uri} is not readable: {exc}"
-                ) from exc
-            return _conform(table, pa.schema([schema.field(n) for n in names]))
+            except LakeError as exc:
+                raise LakeError(f"{key} in {self.uri} is not readable: {exc}") from exc
+            return _conform(table, out_schema)
 
         if len(months) == 1:
             return [load(months[0])]
@@ -783,11 +774,8 @@ class Lake:
             if not versions:
                 return None
             chosen = max(versions, key=lambda v: v.last_modified)
-            stored = self.store.get(key, chosen.version_id)
-            table = self._decode(key, chosen.version_id, stored.data)
-            if expression is not None:
-                table = table.filter(expression)
-            return _conform(table, schema).select(names).cast(out_schema)
+            table = self.store.read_parquet(key, chosen.version_id, columns=names, filter=expression)
+            return _conform(table, out_schema)
 
         with ThreadPoolExecutor(max_workers=max(1, min(READ_THREADS, len(months)))) as pool:
             return list(pool.map(load, months))
@@ -822,8 +810,7 @@ class Lake:
         expression = _row_filter([ticker], date, date)
         found: dict[tuple[Any, ...], dict[str, Any]] = {}
         for info in versions:
-            stored = self.store.get(key, info.version_id)
-            table = self._decode(key, info.version_id, stored.data).filter(expression)
+            table = self.store.read_parquet(key, info.version_id, filter=expression)
             if not table.num_rows:
                 continue
             row = table.slice(0, 1).to_pylist()[0]

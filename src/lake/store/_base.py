@@ -8,13 +8,15 @@ from __future__ import annotations
 import abc
 import datetime as dt
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from lake.exceptions import InvalidArgumentValue
 
-if TYPE_CHECKING:  # pyarrow is only needed by the callers of arrow_filesystem()
+if TYPE_CHECKING:  # pyarrow is only needed by the callers of arrow_filesystem() and read_parquet()
+    import pyarrow
+    import pyarrow.compute
     import pyarrow.fs
 
 #: The version id S3 reports for an object written while versioning was off (and the local backend for a
@@ -104,6 +106,26 @@ class ObjectStore(abc.ABC):
             return False
         return True
 
+    def read_parquet(
+        self,
+        key: str,
+        version_id: str | None = None,
+        *,
+        columns: Sequence[str] | None = None,
+        filter: pyarrow.compute.Expression | None = None,  # noqa: A002 - pyarrow's own name for it
+    ) -> pyarrow.Table:
+        """One version of a Parquet object (latest, or `version_id`), as a table: only `columns` (those the
+        file has) and only the row groups and rows `filter` can match.
+
+        Every byte comes from that one version, even while a writer replaces the key: a reader never mixes
+        the footer of one version with the pages of the next (what a ranged reader of the latest key could
+        do on S3). This default downloads the version whole (one GET) and decodes it in memory.
+        """
+        import pyarrow as pa
+
+        stored = self.get(key, version_id)
+        return _decode_parquet(key, pa.BufferReader(stored.data), columns, filter)
+
     @abc.abstractmethod
     def list(self, prefix: str) -> Iterator[ObjectInfo]:
         """The latest version of every key under `prefix`, in key order (metadata left empty)."""
@@ -132,6 +154,32 @@ class ObjectStore(abc.ABC):
     @abc.abstractmethod
     def arrow_filesystem(self) -> tuple[pyarrow.fs.FileSystem, str]:
         """(a pyarrow filesystem, the lake root's path in it): how Parquet readers reach the objects."""
+
+
+def _decode_parquet(
+    key: str,
+    source: object,
+    columns: Sequence[str] | None,
+    filter: pyarrow.compute.Expression | None,  # noqa: A002
+) -> pyarrow.Table:
+    """The table of a Parquet file already opened on one version; LakeError if it is not Parquet."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from lake.exceptions import LakeError
+
+    try:
+        parquet = pq.ParquetFile(source)
+        names = parquet.schema_arrow.names
+        wanted = names if columns is None else [name for name in columns if name in names]
+        if filter is None:
+            return parquet.read(columns=wanted)
+        import pyarrow.dataset as ds
+
+        fragment = ds.ParquetFileFormat().make_fragment(source)
+        return fragment.to_table(columns=wanted, filter=filter, schema=parquet.schema_arrow)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise LakeError(f"{key} is not readable Parquet: {exc}") from exc
 
 
 def check_key(key: object) -> str:

@@ -244,6 +244,28 @@ class LocalStore(ObjectStore):
             raise ObjectNotFound(f"{key} (version {version_id or 'latest'}) does not exist") from None
         return StoredObject(info=info, data=data)
 
+    def read_parquet(self, key, version_id=None, *, columns=None, filter=None):  # noqa: A002
+        """The Parquet object read in place (memory-mapped): the latest version is the visible file, an
+        older one its own copy in the sidecar. One open file is one inode, so a writer renaming a new
+        version over the key while this reads cannot mix versions."""
+        import pyarrow as pa
+
+        from lake.store._base import _decode_parquet
+
+        key = check_key(key)
+        if version_id is None:
+            path = self.root / key
+        else:
+            _info, _record, path = self._find(key, version_id)
+        try:
+            source = pa.memory_map(str(path))
+        except (FileNotFoundError, NotADirectoryError):
+            raise ObjectNotFound(
+                f"{key} (version {version_id or 'latest'}) does not exist in {self.uri}"
+            ) from None
+        with source:
+            return _decode_parquet(key, source, columns, filter)
+
     def exists(self, key: str) -> bool:
         try:
             self.head(key)
