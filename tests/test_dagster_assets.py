@@ -217,3 +217,32 @@ def test_the_default_source_follows_the_deployment_and_sample_data_is_stored_as_
     assert _check_source(None, "s3://bucket/prefix") == "yahoo"  # never synthetic bars in an S3 lake
     assert _check_source(None, str(tmp_path / "lake")) == "sample"
     assert _check_source("dir:" + str(tmp_path), "s3://bucket/prefix") == "dir:" + str(tmp_path)
+
+
+def test_a_one_month_run_is_that_partition_so_checks_are_recorded_on_the_month(lake_uri, instance):
+    local_defs = build_defs(lake_uri=lake_uri, source="sample")
+    summary = run_lake(
+        local_defs, ["D05.SI"], "2025-06-02", "2025-06-06", instance=instance, with_reports=False
+    )
+    assert summary.ok, summary.error
+    assert instance.get_run_by_id(summary.run_id).tags.get("dagster/partition") == "2025-06"
+
+
+def test_the_scope_refuses_a_ticker_outside_the_universe(lake_uri, instance):
+    result = _materialize(lake_uri, ["raw_prices"], instance, ["O39.SI"])
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    assert "O39.SI" in str(failure.step_failure_data.error) and "universe" in str(
+        failure.step_failure_data.error
+    )
+
+
+@pytest.mark.slow  # the steps' retries wait out their backoff
+def test_a_failed_run_reports_its_root_cause_not_the_retry_limit(tmp_path, instance):
+    a_file = tmp_path / "not-a-lake"
+    a_file.write_text("x")
+    local_defs = build_defs(lake_uri=str(a_file / "lake"), source="sample")
+    summary = run_lake(
+        local_defs, ["D05.SI"], "2025-06-02", "2025-06-06", instance=instance, with_reports=False
+    )
+    assert not summary.ok and "max_retries" not in summary.error and summary.error

@@ -65,8 +65,15 @@ class ScopeResource(dg.ConfigurableResource):
         last = min(last, dt.datetime.now(dt.UTC).date().isoformat())
         if first > last:
             raise ValueError(f"the run covers no date: {first} is after {last}")
-        tickers = [layout.validate_ticker(t) for t in self.tickers] or list(load_universe().symbols)
-        return list(dict.fromkeys(tickers)), first, last
+        universe = list(load_universe().symbols)
+        tickers = [layout.validate_ticker(t) for t in self.tickers]
+        outside = [t for t in tickers if t not in set(universe)]
+        if outside:
+            raise ValueError(
+                f"ticker(s) {', '.join(outside)} are not in the universe (TICKERLAKE_UNIVERSE or the bundled "
+                "universe.csv): add them to the universe file first"
+            )
+        return list(dict.fromkeys(tickers or universe)), first, last
 
 
 def build_resources(

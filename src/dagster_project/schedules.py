@@ -29,7 +29,12 @@ reports_job = dg.define_asset_job(
 )
 
 
-@dg.schedule(cron_schedule="30 22 * * 1-5", job=lake_job, execution_timezone="UTC")
+@dg.schedule(
+    cron_schedule="30 22 * * 1-5",
+    job=lake_job,
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.RUNNING,  # `tickerlake ui` / `dagster dev` run it as they start
+)
 def daily_after_close(context: dg.ScheduleEvaluationContext):
     day = context.scheduled_execution_time.astimezone(dt.UTC).date()
     return dg.RunRequest(run_key=f"daily-{day.isoformat()}", partition_key=day.strftime("%Y-%m"))

@@ -269,8 +269,8 @@ def build_prices(lake: Lake, tickers: Iterable[str], start: str, end: str, run_i
                 day = row.date.isoformat()
                 if first <= day <= last:
                     bars[day] = (row._asdict(), info.key, info.version_id)
-            for item in rejected:
-                day = item.date or min(max(fetch_date, first), last)
+            for item in rejected:  # a bar without a readable date: the fetch's own date
+                day = item.date or _fetch_day(body, fetch_date, first, last)
                 if first <= day <= last:
                     bad.append((day, f"bad raw bar: {item.reason}", info.key, info.version_id, body))
         # Every bad fetch and bar is recorded once (a later run reading the same fetch adds no record);
