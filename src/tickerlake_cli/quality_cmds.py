@@ -17,6 +17,7 @@ LakeOption = Annotated[
     str | None,
     typer.Option(
         "--lake",
+        envvar="TICKERLAKE_LAKE_URI",
         help="Lake URI: s3://bucket/prefix, file:///path or a path (default: TICKERLAKE_LAKE_URI, else ./lake).",
         show_default=False,
     ),

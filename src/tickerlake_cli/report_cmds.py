@@ -60,7 +60,10 @@ def report(
         bool, typer.Option("--json", help='Print {"ticker", "date", "cache", "text", "pdf_url"?}.')
     ] = False,
     lake: Annotated[
-        str | None, typer.Option("--lake", help="Lake URI (default: TICKERLAKE_LAKE_URI or ./lake).")
+        str | None,
+        typer.Option(
+            "--lake", envvar="TICKERLAKE_LAKE_URI", help="Lake URI (default: TICKERLAKE_LAKE_URI or ./lake)."
+        ),
     ] = None,
 ) -> None:
     """The bot's report from precomputed lake data, through the hybrid cache."""
@@ -97,7 +100,10 @@ def serve(
     host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8080,
     lake: Annotated[
-        str | None, typer.Option("--lake", help="Lake URI (default: TICKERLAKE_LAKE_URI or ./lake).")
+        str | None,
+        typer.Option(
+            "--lake", envvar="TICKERLAKE_LAKE_URI", help="Lake URI (default: TICKERLAKE_LAKE_URI or ./lake)."
+        ),
     ] = None,
     max_connections: Annotated[
         int,

@@ -15,7 +15,10 @@ from tickerlake_cli._errors import fail, user_errors
 STOP_GRACE_SECONDS = 10.0
 
 LakeOption = Annotated[
-    str | None, typer.Option("--lake", help="Lake URI (default: TICKERLAKE_LAKE_URI or ./lake).")
+    str | None,
+    typer.Option(
+        "--lake", envvar="TICKERLAKE_LAKE_URI", help="Lake URI (default: TICKERLAKE_LAKE_URI or ./lake)."
+    ),
 ]
 
 

@@ -81,32 +81,66 @@ def _text(value: Any) -> str:
     return plain if isinstance(plain, str) else json.dumps(plain)
 
 
-def _print_rows(table, output: OutputFormat) -> None:
-    names = table.column_names
-    rows = (
-        table.to_pylist()
-        if len(set(names)) == len(names)
-        else [
-            dict(zip(names, r, strict=True))
-            for r in zip(*(c.to_pylist() for c in table.columns), strict=True)
-        ]
-    )
-    if output is OutputFormat.json:
-        sys.stdout.write(
-            json.dumps([{k: _plain(v) for k, v in row.items()} for row in rows], indent=2) + "\n"
-        )
-    elif output is OutputFormat.csv:
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(names)
-        for row in rows:
-            writer.writerow([_text(row[name]) for name in names])
-    else:
+def _row_values(batch) -> list[list[Any]]:
+    """The rows of a record batch, by position (a name may repeat in a result)."""
+    columns = [c.to_pylist() for c in batch.columns]
+    return [list(values) for values in zip(*columns, strict=True)]
+
+
+class _Printer:
+    """Writes a result batch by batch: JSON (an array, valid even when the query stops part-way), CSV, or a
+    table (buffered: it needs the column widths; the row limit bounds it)."""
+
+    def __init__(self, names: list[str], output: OutputFormat) -> None:
+        self.names = names
+        self.output = output
+        self.started = False
+        self.cells: list[list[str]] = []
+
+    def write(self, batch) -> None:
+        if self.output is OutputFormat.json:
+            for values in _row_values(batch):
+                row = json.dumps({k: _plain(v) for k, v in zip(self.names, values, strict=True)}, indent=2)
+                body = "\n".join("  " + line for line in row.splitlines())
+                sys.stdout.write(("[\n" if not self.started else ",\n") + body)
+                self.started = True
+        elif self.output is OutputFormat.csv:
+            writer = csv.writer(sys.stdout, lineterminator="\n")
+            self._header(writer)
+            for values in _row_values(batch):
+                writer.writerow([_text(v) for v in values])
+        else:
+            for values in _row_values(batch):
+                self.cells.append([_text(v) if v is not None else "NULL" for v in values])
+        sys.stdout.flush()
+
+    def _header(self, writer) -> None:
+        if not self.started:
+            writer.writerow(self.names)
+            self.started = True
+
+    def finish(self, complete: bool) -> None:
+        """Close the output; `complete` is False when the query stopped or failed part-way."""
+        if self.output is OutputFormat.json:
+            if self.started:
+                sys.stdout.write("\n]\n")
+            elif complete:
+                sys.stdout.write("[]\n")
+        elif self.output is OutputFormat.csv:
+            if complete:
+                self._header(csv.writer(sys.stdout, lineterminator="\n"))
+        elif complete or self.cells:
+            self._table(complete)
+        sys.stdout.flush()
+
+    def _table(self, complete: bool) -> None:
         from rich.console import Console
         from rich.table import Table
 
-        cells = [[_text(row[name]) if row[name] is not None else "NULL" for name in names] for row in rows]
+        names, cells = self.names, self.cells
         widths = [max([len(name), *(len(line[i]) for line in cells)]) for i, name in enumerate(names)]
-        shown = Table(caption=f"{len(rows)} row(s)")
+        caption = f"{len(cells)} row(s)" + ("" if complete else ", the query stopped after them")
+        shown = Table(caption=caption)
         for name in names:
             shown.add_column(name, no_wrap=True)
         for line in cells:
@@ -117,6 +151,25 @@ def _print_rows(table, output: OutputFormat) -> None:
         if not console.is_terminal and needed > console.width:
             console = Console(width=needed)
         console.print(shown)
+
+
+def _print_rows(table, output: OutputFormat) -> None:
+    printer = _Printer(table.column_names, output)
+    for batch in table.to_batches():
+        printer.write(batch)
+    printer.finish(complete=True)
+
+
+def _stream(query, output: OutputFormat) -> None:
+    """Print a running local query's batches as they come; a stop or a failure part-way closes the output."""
+    printer = _Printer(query.schema.names, output)
+    complete = False
+    try:
+        for batch in query.batches():
+            printer.write(batch)
+        complete = True
+    finally:
+        printer.finish(complete)
 
 
 # --- tickerlake sql -------------------------------------------------------------------------------------
@@ -153,36 +206,82 @@ def sql(
             show_default=False,
         ),
     ] = None,
+    timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--timeout",
+            help="Stop a local query after SECONDS (default: TICKERLAKE_SQL_TIMEOUT, else 300; 0: no limit).",
+            show_default=False,
+            metavar="SECONDS",
+        ),
+    ] = None,
+    max_rows: Annotated[
+        int | None,
+        typer.Option(
+            "--max-rows",
+            help="Stop after N result rows (default: TICKERLAKE_SQL_MAX_ROWS, else 100000; 0: no limit).",
+            show_default=False,
+            metavar="N",
+        ),
+    ] = None,
+    memory_limit: Annotated[
+        str | None,
+        typer.Option(
+            "--memory-limit",
+            help="Memory a local query may use, e.g. 4GB (default: TICKERLAKE_SQL_MEMORY_LIMIT, else 2GB).",
+            show_default=False,
+            metavar="SIZE",
+        ),
+    ] = None,
 ) -> None:
     """Run Athena SQL over the lake's tables: locally on DuckDB (translated), or on Athena with --athena.
 
     Every table shows the latest version of each month object. `date` is a DATE (compare it with
     DATE '2025-03-28'); `month` ('YYYY-MM') is the partition key. Locally only the month objects the WHERE
     clause's `month` and `date` conditions can match are read ("files read: N of M" on stderr).
+
+    A construct the local engine would answer differently from Athena is refused (exit 2, one line naming
+    it). A local query is bounded: --timeout, --memory-limit and --max-rows; a query one of them stops
+    exits 3 with a line naming the limit (rows printed before it stay printed).
     """
     with user_errors():
         import pyarrow as pa
 
         from glue.catalog import database_name
+        from glue.local_sql import Limits, QueryStopped, open_local
 
-        if athena:
-            from glue.athena import run_athena
+        limits = Limits.from_env(timeout=timeout, max_rows=max_rows, memory_limit=memory_limit)
+        try:
+            if athena:
+                from glue.athena import run_athena
 
-            frame = run_athena(query, params=params or (), database=database, workgroup=workgroup)
-            _print_rows(pa.Table.from_pandas(frame, preserve_index=False), output)
-            return
-        from glue.local_sql import run_local
-
-        result = run_local(
-            query, lake_uri=_lake_uri(lake), params=params or (), database=database_name(database)
-        )
-        _print_rows(result.table, output)
-        if show_files:
-            for key in result.files_read:
-                print(f"read {key}", file=sys.stderr)
-        print(f"files read: {len(result.files_read)} of {result.files_total}", file=sys.stderr)
-        for note in result.notes:
-            print(f"note: {note}", file=sys.stderr)
+                frame = run_athena(query, params=params or (), database=database, workgroup=workgroup)
+                table = pa.Table.from_pandas(frame, preserve_index=False)
+                if limits.max_rows is not None and table.num_rows > limits.max_rows:
+                    _print_rows(table.slice(0, limits.max_rows), output)
+                    raise QueryStopped(
+                        f"stopped after {limits.max_rows:,} rows (the row limit, --max-rows): the result has "
+                        f"{table.num_rows:,} rows; raise --max-rows (0: no limit)",
+                        "max_rows",
+                    )
+                _print_rows(table, output)
+                return
+            with open_local(
+                query,
+                lake_uri=_lake_uri(lake),
+                params=params or (),
+                database=database_name(database),
+                limits=limits,
+            ) as running:
+                if show_files:
+                    for key in running.files_read:
+                        print(f"read {key}", file=sys.stderr)
+                print(f"files read: {len(running.files_read)} of {running.files_total}", file=sys.stderr)
+                for note in running.notes:
+                    print(f"note: {note}", file=sys.stderr)
+                _stream(running, output)
+        except QueryStopped as exc:
+            raise fail(str(exc), code=3) from None
 
 
 # --- tickerlake catalog ---------------------------------------------------------------------------------
