@@ -49,11 +49,11 @@ def duck(sql: str, *params: str) -> str:
         ),
         (
             "SELECT date_add('day', 1, DATE '2024-01-31') AS x",
-            "SELECT CAST(CAST('2024-01-31' AS DATE) + INTERVAL 1 DAY AS DATE) AS x",
+            "SELECT CAST((CAST('2024-01-31' AS DATE)) + INTERVAL 1 DAY AS DATE) AS x",
         ),
         (
             "SELECT date_trunc('week', DATE '2024-01-31') AS x",
-            "SELECT CAST(DATE_TRUNC('WEEK', CAST('2024-01-31' AS DATE)) AS DATE) AS x",
+            "SELECT CAST(DATE_TRUNC('week', CAST('2024-01-31' AS DATE)) AS DATE) AS x",
         ),
         (
             "SELECT format_datetime(computed_at, 'dd/MM/yyyy HH:mm:ss') AS x FROM prices",
@@ -71,10 +71,12 @@ def test_translations(athena, duckdb):
 
 
 def test_regexp_extract_without_a_match_is_null_like_athena():
-    assert duck("SELECT regexp_extract(ticker, 'X(.)', 1) AS x FROM prices") == (
-        "SELECT CASE WHEN REGEXP_MATCHES(prices.ticker, 'X(.)') THEN REGEXP_EXTRACT(prices.ticker, 'X(.)', 1) END AS x "
+    assert duck("SELECT regexp_extract(ticker, 'X(-)', 1) AS x FROM prices") == (
+        "SELECT CASE WHEN REGEXP_MATCHES(prices.ticker, 'X(-)') THEN REGEXP_EXTRACT(prices.ticker, 'X(-)', 1) END AS x "
         "FROM prices AS prices"
     )
+    # '.' reads line breaks differently in the two engines: such a string is refused when the query runs
+    assert "line break" in duck("SELECT regexp_extract(ticker, 'X(.)', 1) AS x FROM prices")
 
 
 @pytest.mark.parametrize(
@@ -87,7 +89,8 @@ def test_regexp_extract_without_a_match_is_null_like_athena():
         ("SELECT parse_datetime(month, 'yyyy-MM') FROM prices", "parse_datetime()"),
         ("SELECT approx_percentile(close, volume, 0.5) FROM prices", "with a weight"),
         ("SELECT format_datetime(computed_at, 'yyyy QQ') FROM prices", "'QQ'"),
-        ("SELECT format_datetime(computed_at, date) FROM prices", "constant pattern"),
+        ("SELECT format_datetime(computed_at, 'yyyy' || ticker) FROM prices", "constant pattern"),
+        ("SELECT format_datetime(computed_at, date) FROM prices", "does not take a DATE as argument 2"),
         ("SELECT foo_bar(close) FROM prices", "function foo_bar() is not supported"),
         ("SELECT * FROM other", "table other does not exist"),
         ("SELECT * FROM elsewhere.prices", "does not exist"),
@@ -101,9 +104,12 @@ def test_refusals_name_the_construct(sql, named):
     assert named in str(caught.value)
 
 
-def test_a_division_of_unknown_type_is_refused():
-    with pytest.raises(QueryRefused, match="cannot tell whether"):
+def test_a_division_is_typed_through_unnest_and_with_queries():
+    with pytest.raises(QueryRefused, match="no operator VARCHAR / INTEGER"):
         duck("SELECT t.x / 2 FROM prices CROSS JOIN UNNEST(split(ticker, '.')) AS t(x)")
+    assert "//" in duck("WITH c AS (SELECT volume AS v FROM prices) SELECT v / 2 AS x FROM c")
+    with pytest.raises(QueryRefused, match="DECIMAL division"):
+        duck("WITH c AS (SELECT 1.5 AS v) SELECT v / 2 AS x FROM c")
 
 
 @pytest.mark.parametrize("value", ["1; DROP TABLE prices", "close", "(SELECT 1)", "'a' || 'b'"])

@@ -15,8 +15,14 @@ On a local lake DuckDB reads the files itself, with file access limited to the l
 on S3 it reads only Arrow data handed to it (no file or network access at all).
 
 The views show the table as Athena does: the month objects' columns in storage order (`ticker`, `date` as a
-DATE, the values, the lineage columns; timestamps in UTC), then the partition key `month`, a VARCHAR
-'YYYY-MM' taken from the object's folder.
+DATE, the values, the lineage columns; timestamps in UTC, rounded to milliseconds as Athena reads them), then
+the partition key `month`, a VARCHAR 'YYYY-MM' taken from the object's folder.
+
+Every query is bounded (`Limits`): a time limit (DuckDB's interrupt() from a timer), a memory limit (DuckDB's
+`memory_limit`, no spilling to disk) and, for the command line, a number of result rows; the result is
+streamed in Arrow batches (`open_local`), never built as Python objects for all rows. A query a limit stops
+raises `QueryStopped` naming the limit; an error Athena raises too is `QueryFailed` (Athena's message);
+everything else the engine cannot answer as Athena is `QueryRefused` — never a raw DuckDB error.
 
 Examples
 --------
@@ -28,9 +34,11 @@ Examples
 """
 
 import datetime as dt
+import os
+import re
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import duckdb
@@ -41,19 +49,105 @@ import pyarrow.fs as pafs
 from sqlglot import exp
 from sqlglot.optimizer.scope import traverse_scope
 
-from glue.translate import QueryRefused, parse_query, qualify_query, to_duckdb
+from glue.translate import (
+    ATHENA_ERROR,
+    REFUSED,
+    QueryRefused,
+    parse_query,
+    qualify_query,
+    register_trino_functions,
+    to_duckdb,
+)
 from lake import layout
 
 __all__ = [
+    "DEFAULT_MAX_ROWS",
+    "DEFAULT_MEMORY_LIMIT",
+    "DEFAULT_TIMEOUT",
     "MONTH_COLUMN",
+    "Limits",
+    "LocalQuery",
     "LocalResult",
     "PartitionFilter",
+    "QueryFailed",
+    "QueryStopped",
     "lake_schema",
     "month_files",
+    "open_local",
     "partition_filter",
     "run_local",
     "trino_type",
 ]
+
+#: seconds a query may run (TICKERLAKE_SQL_TIMEOUT)
+DEFAULT_TIMEOUT = 300.0
+#: DuckDB's memory limit for a query (TICKERLAKE_SQL_MEMORY_LIMIT)
+DEFAULT_MEMORY_LIMIT = "2GB"
+#: rows `tickerlake sql` prints before it stops (TICKERLAKE_SQL_MAX_ROWS); the Python API has no row limit
+DEFAULT_MAX_ROWS = 100_000
+_BATCH_ROWS = 8192
+_MEMORY_LIMIT = re.compile(r"^\s*(\d+(\.\d+)?)\s*(B|KB|MB|GB|TB|KIB|MIB|GIB|TIB)\s*$", re.IGNORECASE)
+
+
+class QueryFailed(ValueError):
+    """The query raised an error that Athena raises too for the same data (division by zero, an array index
+    out of bounds, a numeric overflow, an invalid cast); the message is Athena's."""
+
+
+class QueryStopped(RuntimeError):
+    """A limit stopped the query: `limit` is "timeout", "memory" or "max_rows" (the option to raise it)."""
+
+    def __init__(self, message: str, limit: str) -> None:
+        super().__init__(message)
+        self.limit = limit
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one local query may use: `timeout` seconds (None: no limit), DuckDB's `memory_limit` ("2GB",
+    "500MB"), and `max_rows` result rows (None: no limit; past it the query stops with QueryStopped)."""
+
+    timeout: float | None = DEFAULT_TIMEOUT
+    memory_limit: str = DEFAULT_MEMORY_LIMIT
+    max_rows: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.timeout is not None and not self.timeout > 0:
+            raise ValueError(f"the timeout must be a positive number of seconds, got {self.timeout!r}")
+        if self.max_rows is not None and self.max_rows < 0:
+            raise ValueError(f"the maximum number of rows must be 0 or more, got {self.max_rows!r}")
+        if not _MEMORY_LIMIT.match(str(self.memory_limit)):
+            raise ValueError(
+                f"the memory limit must be a size such as 2GB or 500MB, got {self.memory_limit!r}"
+            )
+
+    @classmethod
+    def from_env(cls, **overrides) -> "Limits":
+        """Defaults from TICKERLAKE_SQL_TIMEOUT, TICKERLAKE_SQL_MEMORY_LIMIT and TICKERLAKE_SQL_MAX_ROWS, then
+        the `overrides` that are not None."""
+        values: dict[str, object] = {
+            "timeout": DEFAULT_TIMEOUT,
+            "memory_limit": DEFAULT_MEMORY_LIMIT,
+            "max_rows": DEFAULT_MAX_ROWS,
+        }
+        for name, variable, parse in (
+            ("timeout", "TICKERLAKE_SQL_TIMEOUT", float),
+            ("memory_limit", "TICKERLAKE_SQL_MEMORY_LIMIT", str),
+            ("max_rows", "TICKERLAKE_SQL_MAX_ROWS", int),
+        ):
+            text = os.environ.get(variable)
+            if text:
+                try:
+                    values[name] = parse(text)
+                except ValueError:
+                    raise ValueError(f"{variable}={text!r} is not a valid {name.replace('_', ' ')}") from None
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        if values.get("timeout") == 0:
+            values["timeout"] = None
+        if values.get("max_rows") == 0:
+            values["max_rows"] = None
+        return cls(**values)  # type: ignore[arg-type]
+
 
 #: The partition key of every table: the month object's folder, not a column inside the object.
 MONTH_COLUMN = "month"
@@ -132,23 +226,6 @@ class PartitionFilter:
         for part in parts[1:]:
             combined = combined & part
         return combined
-
-
-@dataclass
-class LocalResult:
-    """The answer of `run_local`: the rows, the month objects read, and how many the tables hold.
-
-    `files_read` are the keys of the month objects handed to DuckDB (after pruning by `month`/`date`),
-    `files_total` the month objects of the tables the query names, `columns_read` the columns read per
-    table (every column when the query keeps a `*`), `notes` what would differ on Athena.
-    """
-
-    table: pa.Table
-    files_read: list[str]
-    files_total: int
-    columns_read: dict[str, list[str]] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-    sql: str = ""
 
 
 # --- types ---------------------------------------------------------------------------------------------
@@ -406,37 +483,50 @@ def _view_select(source: str, schema: pa.Schema, columns: Sequence[str], month_s
         arrow_field = by_name.get(name)
         if name == MONTH_COLUMN:
             parts.append(f"{month_sql} AS {quoted}")
-        elif arrow_field is not None and pa.types.is_timestamp(arrow_field.type) and arrow_field.type.tz:
-            parts.append(f"CAST({quoted} AS TIMESTAMP) AS {quoted}")  # UTC: the session time zone is UTC
+        elif arrow_field is not None and pa.types.is_timestamp(arrow_field.type):
+            # Athena reads a Parquet timestamp as timestamp(3), UTC without a zone: rounded to milliseconds
+            micros = f"epoch_us({quoted})"
+            parts.append(
+                f"make_timestamp(CAST(floor(({micros} + 500) / 1000.0) AS BIGINT) * 1000) AS {quoted}"
+            )
         else:
             parts.append(quoted)
     return f"SELECT {', '.join(parts)} FROM {source}"
 
 
-_DATABASES: "OrderedDict[str | None, duckdb.DuckDBPyConnection]" = OrderedDict()
+_DATABASES: "OrderedDict[tuple[str | None, str], duckdb.DuckDBPyConnection]" = OrderedDict()
 _DATABASES_KEPT = 8
 _DATABASES_LOCK = threading.Lock()
 
 
-def _database(readable: str | None = None) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB database for local queries, opened once per `readable` folder (opening one costs
-    ~30 ms, more than a point query) and locked down at once: UTC session time zone, no network, no file
-    access except reading under `readable` (a local lake's `processed/`; None: no file at all, the query
-    reads only Arrow data registered on its own cursor), configuration frozen."""
+def _database(
+    readable: str | None = None, memory_limit: str = DEFAULT_MEMORY_LIMIT
+) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB database for local queries, opened once per `readable` folder and memory limit
+    (opening one costs ~30 ms, more than a point query) and locked down at once: UTC session time zone,
+    NULLs last, Trino's functions (`glue.translate.TRINO_FUNCTIONS`) registered, `memory_limit` with no
+    spilling to disk, no network, no file access except reading under `readable` (a local lake's
+    `processed/`; None: no file at all, the query reads only Arrow data registered on its own cursor),
+    configuration frozen."""
+    key = (readable, memory_limit)
     with _DATABASES_LOCK:
-        database = _DATABASES.get(readable)
+        database = _DATABASES.get(key)
         if database is None:
             database = duckdb.connect(config={"threads": 4})
             database.execute("SET GLOBAL TimeZone = 'UTC'")
+            database.execute("SET default_null_order = 'nulls_last'")
+            database.execute("SET memory_limit = ?", [memory_limit])
+            database.execute("SET temp_directory = ''")
+            register_trino_functions(database)
             if readable is not None:
                 database.execute("SET allowed_directories = ?", [[readable]])
             database.execute("SET enable_external_access = false")
             database.execute("SET lock_configuration = true")
-            _DATABASES[readable] = database
+            _DATABASES[key] = database
             while len(_DATABASES) > _DATABASES_KEPT:  # cursors in use keep their database alive
                 _DATABASES.popitem(last=False)
         else:
-            _DATABASES.move_to_end(readable)
+            _DATABASES.move_to_end(key)
         return database
 
 
@@ -444,29 +534,173 @@ def _schema_with_month(schema: pa.Schema) -> pa.Schema:
     return schema.append(pa.field(MONTH_COLUMN, pa.string()))
 
 
-def _date_notes(tree: exp.Expression) -> list[str]:
-    """Comparisons of a DATE with a string literal: DuckDB casts the string, Athena refuses the query."""
-    notes = []
-    for node in tree.find_all(exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Between, exp.In):
-        if isinstance(node, exp.Between):
-            subject, others = node.this, [node.args.get("low"), node.args.get("high")]
-        elif isinstance(node, exp.In):
-            subject, others = node.this, list(node.expressions)
-        else:
-            subject, others = node.this, [node.expression]
-            if _text(subject) is not None:
-                subject, others = node.expression, [node.this]
-        if subject is None or subject.type is None or subject.type.this != exp.DataType.Type.DATE:
-            continue
-        text = next((_text(o) for o in others if o is not None and _text(o) is not None), None)
-        if text is None:
-            continue
-        shown = node.sql(dialect="trino")
-        notes.append(
-            f"on Athena, {shown} is an error (a DATE compared with a string: Cannot apply operator: "
-            f"date = varchar): write a DATE literal, e.g. DATE '{text}'"
+# --- errors ----------------------------------------------------------------------------------------------------
+
+_DUCKDB_PREFIX = re.compile(r"^[A-Za-z ]*(Error|Exception): ")
+_OVERFLOW = re.compile(
+    r"Overflow in (addition|subtraction|multiplication|negation|division)(?: of| on)? (\w+)"
+)
+_INT_NAMES = {
+    "INT8": "tinyint",
+    "INT16": "smallint",
+    "INT32": "integer",
+    "INT64": "bigint",
+    "INT128": "bigint",
+}
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def _translate_error(exc: duckdb.Error, limits: Limits, timed_out: bool) -> Exception:
+    """A DuckDB error as the analyst's error: Athena's own error, a refusal, or the limit that stopped it."""
+    text = _first_line(exc)
+    if isinstance(exc, duckdb.InterruptException) or timed_out:
+        return QueryStopped(
+            f"stopped after {limits.timeout:g} s (the time limit, --timeout): the query did not finish; narrow it "
+            "(fewer months, tickers or joined rows) or raise --timeout",
+            "timeout",
         )
-    return notes
+    if isinstance(exc, duckdb.OutOfMemoryException) or "Out of Memory" in text:
+        return QueryStopped(
+            f"stopped at the memory limit of {limits.memory_limit} (--memory-limit): the query needs more memory; "
+            "narrow it (fewer months, tickers or joined rows) or raise --memory-limit",
+            "memory",
+        )
+    for marker, kind in ((ATHENA_ERROR, QueryFailed), (REFUSED, QueryRefused)):
+        if marker in text:
+            message = text[text.index(marker) + len(marker) :]
+            if kind is QueryFailed:
+                return QueryFailed(f"the query failed (as on Athena): {message}")
+            return QueryRefused(f"refused: {message}")
+    message = _DUCKDB_PREFIX.sub("", text)
+    if isinstance(exc, duckdb.IOException) or "parquet" in message.lower():
+        return QueryFailed(f"cannot read the lake's month objects: {message}")
+    if "Division by zero" in message:
+        return QueryFailed("the query failed (as on Athena): Division by zero")
+    overflow = _OVERFLOW.search(message)
+    if overflow:
+        operation, kind = overflow.group(1), _INT_NAMES.get(overflow.group(2), overflow.group(2).lower())
+        return QueryFailed(f"the query failed (as on Athena): {kind} {operation} overflow ({message})")
+    if isinstance(exc, duckdb.ConversionException):
+        if "INT128" in message and "INT64" in message:  # CAST(sum(<integer>) AS BIGINT)
+            return QueryFailed(
+                "the query failed (as on Athena): bigint addition overflow (a sum past 2^63 - 1)"
+            )
+        return QueryFailed(f"the query failed (as on Athena): cannot convert a value: {message}")
+    if isinstance(exc, duckdb.OutOfRangeException | duckdb.InvalidInputException):
+        return QueryFailed(f"the query failed: {message}")
+    return QueryRefused(
+        f"refused: the local engine cannot run this query ({message}); if it is valid Athena SQL, run it with "
+        "--athena"
+    )
+
+
+# --- the engine ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class LocalQuery:
+    """A running local query (`open_local`): its Arrow `schema` and `batches()`, the month objects read.
+
+    Use it as a context manager; `batches()` streams the result, stopping with QueryStopped at the time limit
+    and past `max_rows` rows (the rows before are yielded first), QueryFailed / QueryRefused on errors.
+    """
+
+    schema: pa.Schema
+    files_read: list[str]
+    files_total: int
+    columns_read: dict[str, list[str]]
+    notes: list[str]
+    sql: str
+    limits: Limits
+    _reader: object = None
+    _cursor: object = None
+    _timer: object = None
+    _timed_out: threading.Event = field(default_factory=threading.Event)
+    rows: int = 0
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        reader = self._reader
+        limit = self.limits.max_rows
+        try:
+            while True:
+                if self._timed_out.is_set():
+                    raise _translate_error(duckdb.InterruptException("interrupted"), self.limits, True)
+                try:
+                    batch = reader.read_next_batch()  # type: ignore[attr-defined]
+                except StopIteration:
+                    return
+                except duckdb.Error as exc:
+                    raise _translate_error(exc, self.limits, self._timed_out.is_set()) from None
+                except pa.ArrowException as exc:  # a DuckDB error raised through the Arrow stream
+                    raise _translate_error(
+                        _as_duckdb_error(exc), self.limits, self._timed_out.is_set()
+                    ) from None
+                if limit is not None and self.rows + batch.num_rows > limit:
+                    keep = limit - self.rows
+                    if keep:
+                        self.rows += keep
+                        yield batch.slice(0, keep)
+                    raise QueryStopped(
+                        f"stopped after {limit:,} rows (the row limit, --max-rows): the result has more rows; "
+                        "narrow the query, aggregate it, or raise --max-rows (0: no limit)",
+                        "max_rows",
+                    )
+                self.rows += batch.num_rows
+                yield batch
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()  # type: ignore[attr-defined]
+            self._timer = None
+        if self._cursor is not None:
+            try:
+                self._cursor.close()  # type: ignore[attr-defined]
+            except duckdb.Error:
+                pass
+            self._cursor = None
+
+    def __enter__(self) -> "LocalQuery":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+def _as_duckdb_error(exc: Exception) -> duckdb.Error:
+    text = _first_line(exc)
+    kinds = {
+        "INTERRUPT": duckdb.InterruptException,
+        "Out of Memory": duckdb.OutOfMemoryException,
+        "Conversion Error": duckdb.ConversionException,
+        "Out of Range": duckdb.OutOfRangeException,
+        "Invalid Input": duckdb.InvalidInputException,
+    }
+    for needle, kind in kinds.items():
+        if needle in text:
+            return kind(text)
+    return duckdb.Error(text)
+
+
+@dataclass
+class LocalResult:
+    """The answer of `run_local`: the rows, the month objects read, and how many the tables hold.
+
+    `files_read` are the keys of the month objects handed to DuckDB (after pruning by `month`/`date`),
+    `files_total` the month objects of the tables the query names, `columns_read` the columns read per
+    table (every column when the query keeps a `*`), `notes` what would differ on Athena.
+    """
+
+    table: pa.Table
+    files_read: list[str]
+    files_total: int
+    columns_read: dict[str, list[str]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    sql: str = ""
 
 
 def run_local(
@@ -477,6 +711,7 @@ def run_local(
     params: Sequence[str] = (),
     database: str = "tickerlake",
     arrow_schemas: dict[str, pa.Schema] | None = None,
+    limits: Limits | None = None,
 ) -> LocalResult:
     """Run one Athena query on DuckDB over the latest version of the lake's month objects.
 
@@ -490,12 +725,53 @@ def run_local(
         Values of the `?` placeholders as SQL literals (Athena's execution parameters).
     database
         The Glue database name a table may be qualified with (`tickerlake.prices`).
+    limits
+        Time, memory and row limits (default `Limits()`: DEFAULT_TIMEOUT, DEFAULT_MEMORY_LIMIT, no row limit).
 
     Raises
     ------
     QueryRefused
         The query is not one SELECT or uses a construct the local engine would answer differently.
+    QueryFailed
+        The query raised an error Athena raises too.
+    QueryStopped
+        A limit stopped it.
     """
+    with open_local(
+        sql,
+        lake_uri=lake_uri,
+        store=store,
+        params=params,
+        database=database,
+        arrow_schemas=arrow_schemas,
+        limits=limits,
+    ) as query:
+        table = pa.Table.from_batches(list(query.batches()), schema=query.schema)
+    return LocalResult(
+        table=table,
+        files_read=query.files_read,
+        files_total=query.files_total,
+        columns_read=query.columns_read,
+        notes=query.notes,
+        sql=query.sql,
+    )
+
+
+def open_local(
+    sql: str,
+    *,
+    lake_uri: str | None = None,
+    store=None,
+    params: Sequence[str] = (),
+    database: str = "tickerlake",
+    arrow_schemas: dict[str, pa.Schema] | None = None,
+    limits: Limits | None = None,
+) -> LocalQuery:
+    """Start one Athena query on DuckDB (as `run_local`) and return it running: stream its `batches()`.
+
+    The time limit counts from here to the last batch; the query is interrupted when it is reached.
+    """
+    limits = limits or Limits()
     if store is None:
         from lake.store import open_store
 
@@ -505,7 +781,6 @@ def run_local(
 
     tree = qualify_query(parse_query(sql, params), schema, database)
     refs = _table_refs(tree, arrow_schemas)
-    notes = _date_notes(tree)
 
     listings = {dataset: month_files(store, dataset) for dataset in dict.fromkeys(r.dataset for r in refs)}
     used: dict[str, list[str]] = {}
@@ -518,7 +793,10 @@ def run_local(
     fs, base = store.arrow_filesystem()
     base = base.rstrip("/")
     direct = isinstance(fs, pafs.LocalFileSystem) and not any(c in base for c in _GLOB_CHARACTERS)
-    con = _database(f"{base}/processed/" if direct else None).cursor()  # its registrations end with it
+    # its registrations end with it
+    con = _database(f"{base}/processed/" if direct else None, limits.memory_limit).cursor()
+    timed_out = threading.Event()
+    timer = None
     try:
         files_read: set[str] = set()
         for i, ref in enumerate(refs):
@@ -548,25 +826,47 @@ def run_local(
                 con.register(source, data.filter(row_filter) if row_filter is not None else data)
             ref.view = f"__{ref.dataset}_{i}"
             view_sql = _view_select(source, file_schema, used[ref.dataset], month_sql)
-            con.execute(f"CREATE TEMP VIEW {ref.view} AS {view_sql}")
+            try:
+                con.execute(f"CREATE TEMP VIEW {ref.view} AS {view_sql}")
+            except duckdb.Error as exc:  # a month object that cannot be read
+                raise _translate_error(exc, limits, False) from None
             ref.node.set("this", exp.to_identifier(ref.view))
         duck_sql = to_duckdb(tree, schema, database)
-        statements = duckdb.extract_statements(duck_sql)
+        try:
+            statements = duckdb.extract_statements(duck_sql)
+        except duckdb.Error as exc:
+            raise _translate_error(exc, limits, False) from None
         if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
             raise QueryRefused("the translated query is not a single SELECT; refusing to run it")
-        try:
-            table = con.sql(duck_sql).to_arrow_table()
-        except duckdb.Error as exc:
-            message = str(exc).splitlines()[0]
-            raise QueryRefused(f"the query failed: {message}") from None
-    finally:
-        con.close()
+        if limits.timeout is not None:
 
-    return LocalResult(
-        table=table,
+            def interrupt() -> None:
+                timed_out.set()
+                con.interrupt()
+
+            timer = threading.Timer(limits.timeout, interrupt)
+            timer.daemon = True
+            timer.start()
+        try:
+            relation = con.sql(duck_sql)
+            reader = relation.to_arrow_reader(_BATCH_ROWS)
+        except duckdb.Error as exc:
+            raise _translate_error(exc, limits, timed_out.is_set()) from None
+    except BaseException:
+        if timer is not None:
+            timer.cancel()
+        con.close()
+        raise
+    return LocalQuery(
+        schema=reader.schema,
         files_read=sorted(files_read),
         files_total=sum(len(files) for files in listings.values()),
         columns_read=used,
-        notes=sorted(set(notes)),
+        notes=[],
         sql=duck_sql,
+        limits=limits,
+        _reader=reader,
+        _cursor=con,
+        _timer=timer,
+        _timed_out=timed_out,
     )
