@@ -122,7 +122,7 @@ def test_cold_load_verifies_unpacks_and_imports(s3, s3_bucket, target, caplog):
     data = package_zip(name, 7, extra_files=3)
     put(s3, s3_bucket, key_for("v1"), data)
 
-    with caplog.at_level(logging.INFO, logger=dl.__name__):
+    with caplog.at_level(logging.INFO, logger=f"tickerlake.{dl.__name__}"):
         folder = load_dependencies(s3_bucket, key_for("v1"), str(target))
 
     assert folder == target / "v1"
@@ -147,7 +147,7 @@ def test_warm_load_makes_no_s3_call(s3, s3_bucket, target, caplog):
     s3.delete_object(Bucket=s3_bucket, Key=key_for("v1"))
     calls.clear()
 
-    with caplog.at_level(logging.INFO, logger=dl.__name__):
+    with caplog.at_level(logging.INFO, logger=f"tickerlake.{dl.__name__}"):
         for _ in range(100):
             assert load_dependencies(s3_bucket, key_for("v1"), str(target), s3_client=s3) == first
 
