@@ -576,6 +576,16 @@ def test_cli_json_output_is_an_array_of_objects(lake_dir):
     assert "files read: 1 of 3" in result.stderr
 
 
+def test_cli_sql_over_a_lake_that_does_not_exist_is_an_error_naming_it(tmp_path):
+    a_file = tmp_path / "lake.txt"
+    a_file.write_text("x")
+    for path, fragment in ((tmp_path / "no-such-lake", "does not exist"), (a_file, "is a file")):
+        result = _cli("SELECT count(*) AS n FROM prices", "--lake", str(path))
+        assert result.exit_code == 2 and result.stdout == ""
+        assert str(path) in result.stderr and fragment in result.stderr
+    assert not (tmp_path / "no-such-lake").exists()
+
+
 def test_cli_json_output_of_no_rows_is_an_empty_array(lake_dir):
     result = _cli("SELECT * FROM prices WHERE ticker = 'NOPE'", "--lake", str(lake_dir), "--format", "json")
     assert result.exit_code == 0

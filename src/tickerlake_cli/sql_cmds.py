@@ -266,6 +266,9 @@ def sql(
                     )
                 _print_rows(table, output)
                 return
+            from tickerlake_cli.lake_cmds import _existing_lake
+
+            _existing_lake(_lake_uri(lake))  # a mistyped path is an error naming it, not an empty answer
             with open_local(
                 query,
                 lake_uri=_lake_uri(lake),
