@@ -257,7 +257,7 @@ def test_cli_max_rows_json_csv_and_table(lake_dir):
     as_csv = _cli(CROSS_2, "--lake", str(lake_dir), "--format", "csv", "--max-rows", "3")
     assert as_csv.exit_code == 3 and len(as_csv.stdout.splitlines()) == 4  # header and 3 rows
     table = _cli(CROSS_2, "--lake", str(lake_dir), "--max-rows", "3")
-    assert table.exit_code == 3 and "3 row(s)" in table.stdout and "stopped" in table.stdout
+    assert table.exit_code == 3 and "3 row(s)" in table.stderr and "stopped" in table.stderr
     assert "--max-rows" in _line(table)
 
 

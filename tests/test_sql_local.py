@@ -586,6 +586,14 @@ def test_cli_sql_over_a_lake_that_does_not_exist_is_an_error_naming_it(tmp_path)
     assert not (tmp_path / "no-such-lake").exists()
 
 
+def test_cli_table_output_holds_only_the_rows_the_count_goes_to_stderr(lake_dir):
+    result = _cli(
+        "SELECT ticker FROM prices WHERE date = DATE '2024-01-02' ORDER BY ticker", "--lake", str(lake_dir)
+    )
+    assert result.exit_code == 0, result.output
+    assert "row(s)" not in result.stdout and "row(s)" in result.stderr
+
+
 def test_cli_json_output_of_no_rows_is_an_empty_array(lake_dir):
     result = _cli("SELECT * FROM prices WHERE ticker = 'NOPE'", "--lake", str(lake_dir), "--format", "json")
     assert result.exit_code == 0

@@ -140,7 +140,7 @@ class _Printer:
         names, cells = self.names, self.cells
         widths = [max([len(name), *(len(line[i]) for line in cells)]) for i, name in enumerate(names)]
         caption = f"{len(cells)} row(s)" + ("" if complete else ", the query stopped after them")
-        shown = Table(caption=caption)
+        shown = Table()  # the rows only on stdout: the row count goes to stderr
         for name in names:
             shown.add_column(name, no_wrap=True)
         for line in cells:
@@ -151,6 +151,7 @@ class _Printer:
         if not console.is_terminal and needed > console.width:
             console = Console(width=needed)
         console.print(shown)
+        print(caption, file=sys.stderr)
 
 
 def _print_rows(table, output: OutputFormat) -> None:
