@@ -61,7 +61,9 @@ def open_lake(root: Path, *, durable: bool = True) -> Any:
     return lake
 
 
-def seed_with_stages(lake: Any, symbols: list[str], start: str, end: str, run_id: str = "bench-seed") -> float:
+def seed_with_stages(
+    lake: Any, symbols: list[str], start: str, end: str, run_id: str = "bench-seed"
+) -> float:
     """raw → features for `symbols` over [start, end] through `pipelines.stages` (what the assets call),
     the raw fetches made at `HISTORY_FETCHED_AT`. Returns the seconds it took."""
     from pipelines import stages
@@ -123,3 +125,15 @@ def copy_lake(source: Path, target: Path) -> Path:
     """A private copy of a lake (files copied, not linked: the copy is then written to)."""
     shutil.copytree(source, target, symlinks=True)
     return target
+
+
+def ensure(kind: str, count: int, years: float) -> Path:
+    """The cached history (`kind="history"`) or floor (`"floor"`) lake, built in a child process when the
+    session does not have it yet (so that building it leaves nothing in this process's memory)."""
+    from bench._common import run_child
+
+    name = f"{kind}-{count}x{years:g}y"
+    if not (work_dir() / name / ".bench-complete").exists():
+        task = "stages" if kind == "history" else "floor_lake"
+        run_child("bench.backfill", task, {"tickers": count, "years": years})
+    return work_dir() / name / "lake"

@@ -3,6 +3,10 @@
 L1 hit (SQLite), L2 hit (S3, L1 emptied before each lookup), a bare boto3 GET of the same objects an L2
 hit reads (`report.json` and `chart.b64`), and a full miss (report data from the lake, narrative without
 an LLM, chart, PDF rendered and uploaded). L2 and bare GETs are interleaved so noise hits both alike.
+
+The lake a miss reads is the session's history lake of the universe (`lake: [tickers, years]`: month
+objects holding every ticker, as a deployment's lake is) and the report is for its first ticker; without
+`lake`, a lake of the bundled universe's first listing over `years` is seeded through the stages.
 """
 
 from __future__ import annotations
@@ -31,23 +35,34 @@ def task_cache(args: dict[str, Any]) -> dict[str, Any]:
     server = MotoServer(free_port()).start()
     try:
         os.environ.update(server.env())
-        from lake import layout
+        from lake import Lake, layout
         from lake.store import open_store
+        from pipelines.sources import load_universe
         from report_app.cache import CHART_FILE, REPORT_FILE, ReportCache
         from report_app.service import ReportService
 
         client = boto3.client("s3")
         client.create_bucket(Bucket=BUCKET)
         with tempfile.TemporaryDirectory(prefix="tickerlake-bench-cache-") as root:
-            symbol = _lakes.tickers(1)[0]
-            lake = _lakes.open_lake(Path(root) / "lake")
-            _lakes.seed_with_stages(lake, [symbol], _lakes.years_before(END_DATE, args["years"]), END_DATE)
+            if args.get("lake"):
+                count, years = args["lake"]
+                symbol = _lakes.use_universe(count)[0]
+                lake = Lake.open(str(_lakes.history_lake(count, years)))  # read only
+            else:
+                symbol = load_universe().symbols[0]  # the bundled universe's first listing
+                lake = _lakes.open_lake(Path(root) / "lake")
+                _lakes.seed_with_stages(
+                    lake, [symbol], _lakes.years_before(END_DATE, args["years"]), END_DATE
+                )
             store = open_store(f"s3://{BUCKET}")
             cache = ReportCache.create("hybrid", sqlite_path=Path(root) / "cache.db", store=store)
             service = ReportService(lake, cache, store, llm_client=None)
             date = lake.latest_date("indicators", symbol)
             keys = [layout.cache_key(symbol, date, name) for name in (REPORT_FILE, CHART_FILE)]
-            pdf_key = layout.report_pdf_key(symbol, date)
+            try:  # one PDF per language (the report below is in Thai)
+                pdf_key = layout.report_pdf_key(symbol, date, "th")
+            except TypeError:  # a layout from before languages had their own PDF
+                pdf_key = layout.report_pdf_key(symbol, date)
 
             def forget_everything() -> None:
                 assert cache.l1 is not None
@@ -99,10 +114,14 @@ def task_cache(args: dict[str, Any]) -> dict[str, Any]:
         "miss_samples_s": [round(s, 3) for s in misses],
         "object_bytes": sizes,
         "reps": args["reps"],
+        "symbol": symbol,
+        "lake": args.get("lake") or f"{symbol} × {args['years']} years",
     }
 
 
 def measure(config: dict[str, Any]) -> dict[str, Any]:
+    if config.get("lake"):
+        _lakes.ensure("history", *config["lake"])
     log("cache: moto server, L1/L2/raw GET/miss")
     found = run_child(MODULE, "cache", config)
     log(

@@ -57,10 +57,7 @@ def _ticker_frames(root: Path, source: Any, symbol: str, start: str, end: str, f
     """{dataset: frame} of one ticker over [start, end] from one fetch (None when it has no bar)."""
     import pandas as pd
 
-    from pipelines.features import compute_features
-    from pipelines.indicators import compute_indicators
     from pipelines.parsing import parse_fetch
-    from pipelines.percentiles import compute_percentiles
     from pipelines.sources import envelope_bytes
 
     parts = []
@@ -114,7 +111,6 @@ def _table(dataset: str, frames: list[Any], computed_at: dt.datetime) -> Any:
 def _months(table: Any) -> list[tuple[str, Any]]:
     """(month, rows of the month sorted by ticker and date) of a table."""
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     days = table.column("date").cast(pa.int32()).to_numpy()
     months = (days.astype("datetime64[D]").astype("datetime64[M]")).astype(np.int64)
@@ -129,11 +125,12 @@ def _months(table: Any) -> list[tuple[str, Any]]:
     for lo, hi in zip(starts, ends, strict=True):
         month = np.datetime64(int(months[lo]), "M").astype(str)
         found.append((month, table.slice(lo, hi - lo)))
-    del pc
     return found
 
 
-def backfill(root: Path, symbols: list[str], start: str, end: str, *, fetched_at: dt.datetime | None = None) -> dict[str, Any]:
+def backfill(
+    root: Path, symbols: list[str], start: str, end: str, *, fetched_at: dt.datetime | None = None
+) -> dict[str, Any]:
     """The floor of a backfill of `symbols` over [start, end] into `root`; what it wrote."""
     from pipelines.sources import get_source
 
@@ -179,7 +176,7 @@ def increment(root: Path, symbols: list[str], day: str) -> dict[str, Any]:
         if prices is not None:
             new_bars.append(prices)
     if not new_bars:
-        return {"rows": {}, "objects": 0}
+        return {"month_rows": {}, "objects": 0}
     new = pd.concat(new_bars, ignore_index=True)
     low = warmup_start(day, indicator_module.WARMUP_SESSIONS)
     months = layout.months_between(low, day)
@@ -221,4 +218,4 @@ def increment(root: Path, symbols: list[str], day: str) -> dict[str, Any]:
             table = pa.concat_tables([old.cast(table.schema), table])
         table = table.sort_by([("ticker", "ascending"), ("date", "ascending")])
         rows[name] = _write(table, path)
-    return {"rows": rows, "objects": len(new_bars) + len(DATASETS)}
+    return {"month_rows": rows, "objects": len(new_bars) + len(DATASETS)}

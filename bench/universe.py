@@ -14,7 +14,13 @@ from pathlib import Path
 
 TICKERS = 500
 #: (suffix, exchange, currency), cycled: 2 of 5 US, then SGX, TSE, HKEX.
-MARKETS = (("", "NASDAQ", "USD"), (".SI", "SGX", "SGD"), ("", "NYSE", "USD"), (".T", "TSE", "JPY"), (".HK", "HKEX", "HKD"))
+MARKETS = (
+    ("", "NASDAQ", "USD"),
+    (".SI", "SGX", "SGD"),
+    ("", "NYSE", "USD"),
+    (".T", "TSE", "JPY"),
+    (".HK", "HKEX", "HKD"),
+)
 
 
 def symbols(count: int = TICKERS) -> list[str]:
