@@ -410,6 +410,18 @@ def _dates(frame: pd.DataFrame) -> pd.Series:
     return frame["date"].map(_date_text)
 
 
+def _dates_by_ticker(frame: pd.DataFrame) -> dict[str, set[str]]:
+    """{ticker: its dates as text}, the frame grouped once (not scanned once per ticker: with hundreds of
+    tickers that scan was most of a check's time)."""
+    if frame.empty:
+        return {}
+    texts = _dates(frame)
+    return {
+        str(ticker): {d for d in dates if d is not None}
+        for ticker, dates in texts.groupby(frame["ticker"], sort=False)
+    }
+
+
 def _duplicates(frame: pd.DataFrame, config: QualityConfig) -> RuleResult:
     keys = pd.DataFrame({"ticker": frame["ticker"], "date": _dates(frame)})
     dup = keys[keys.duplicated(keep=False)].drop_duplicates()
@@ -457,8 +469,9 @@ def _completeness(
     off_calendar: list[Example] = []
     expected_total = missing_total = 0
     worst_share = 0.0
+    by_ticker = _dates_by_ticker(frame)
     for ticker in tickers:
-        present = set(_dates(frame[frame["ticker"] == ticker]))
+        present = by_ticker.get(ticker, set())
         lo = start or (min(present) if present else None)
         hi = end or (max(present) if present else None)
         if lo is None or hi is None:
@@ -505,13 +518,14 @@ def _freshness(
     reference = config.as_of or (dt.date.fromisoformat(end) if end else dt.datetime.now(dt.UTC).date())
     lag = config.freshness_lag_sessions
     stale: list[Example] = []
+    by_ticker = _dates_by_ticker(frame)
     for ticker in tickers:
         sessions = trading_days(ticker, reference - dt.timedelta(days=30 + 3 * lag), reference)
         if len(sessions) <= lag:
             continue
         expected = sessions[-1 - lag].isoformat()
-        dates = _dates(frame[frame["ticker"] == ticker])
-        latest = max(dates) if len(dates) else None
+        dates = by_ticker.get(ticker)
+        latest = max(dates) if dates else None
         if latest is None or latest < expected:
             stale.append(
                 Example(

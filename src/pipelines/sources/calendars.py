@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 
 import numpy as np
 import pandas as pd
@@ -195,6 +195,13 @@ def trading_days(symbol: str, start: dt.date | str, end: dt.date | str) -> list[
 
     start_d, end_d = date_range(start, end)
     exchange = exchange_for(load_universe().yahoo_symbol(symbol))
+    return list(_sessions_between(exchange, start_d, end_d))
+
+
+@lru_cache(maxsize=4096)
+def _sessions_between(exchange: Exchange, start_d: dt.date, end_d: dt.date) -> tuple[dt.date, ...]:
+    """The exchange's sessions in [start, end]: computed once per exchange and range (a check asks it for
+    each of hundreds of tickers that share a few exchanges)."""
     days = np.arange(np.datetime64(start_d, "D"), np.datetime64(end_d, "D") + 1, dtype="datetime64[D]")
     days = days[session_mask(exchange, days)]
-    return [d.date() for d in pd.DatetimeIndex(days)]
+    return tuple(d.date() for d in pd.DatetimeIndex(days))
