@@ -243,3 +243,12 @@ def test_pandera_engine_names_the_failing_check_and_partition(lake):
     report = check_dataset(lake, "prices", [T], J_START, "2025-03-14", config=J_AS_OF, engine="pandera")
     result = report.result("pandera:high must be >= low")
     assert (result.status, result.examples[0].date) == ("fail", "2025-03-12")
+
+
+def test_the_rules_engine_runs_the_rules_without_the_schema_suite(clean):
+    report = check_dataset(clean, "prices", [T], START, END, config=AS_OF, engine="rules")
+    names = {result.name for result in report.results}
+    assert {"unique_latest", "completeness", "freshness", "continuity"} <= names
+    assert all(result.kind == "rule" for result in report.results)  # nothing of the pandera/GX suite
+    with pytest.raises(ValueError, match="expected gx, pandera or rules"):
+        check_dataset(clean, "prices", engine="bogus")
