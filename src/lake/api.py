@@ -574,8 +574,12 @@ class Lake:
         tickers = frame["ticker"].astype(object)
         for ticker in pd.unique(tickers):
             layout.validate_ticker(ticker)
-        dates = pd.Series([layout.validate_date(value) for value in frame["date"]], index=frame.index)
-        outside = sorted({d for d in dates if d[:7] != month})
+        # Each distinct value validated once (a month has at most 31 dates, a backfill's frame millions of rows).
+        texts: dict[Any, str] = {}
+        for value in pd.unique(frame["date"]):
+            texts[value] = layout.validate_date(value)
+        dates = frame["date"].map(texts).astype(object)
+        outside = sorted({d for d in texts.values() if d[:7] != month})
         if outside:
             raise InvalidArgumentValue(
                 f"rows dated {', '.join(outside[:5])} are not in month {month} ({where})"
@@ -584,7 +588,7 @@ class Lake:
         if duplicated.any():
             first = (tickers.astype(str) + " " + dates)[duplicated].iloc[0]
             raise InvalidArgumentValue(f"rows for {where} repeat (ticker, date) {first}")
-        frame["date"] = [dt.date.fromisoformat(d) for d in dates]
+        frame["date"] = frame["date"].map({value: dt.date.fromisoformat(text) for value, text in texts.items()})
         frame["computation_version"] = computation_version
         frame["computed_at"] = pd.Timestamp(computed_at)
         frame["run_id"] = run_id

@@ -80,7 +80,12 @@ def validate_ticker(ticker: object) -> str:
 def validate_date(date: object) -> str:
     """Return the date as 'YYYY-MM-DD'; accepts a datetime.date or such a string; raises InvalidDate."""
     if isinstance(date, dt.datetime):
-        date = date.date()
+        try:
+            date = date.date()
+        except ValueError:  # pandas' NaT is a datetime that has no date
+            raise InvalidDate(
+                f"date {_shown(date)} is not valid: expected a calendar date as YYYY-MM-DD"
+            ) from None
     if isinstance(date, dt.date):
         return date.isoformat()
     if isinstance(date, str) and _DATE_RE.fullmatch(date):
