@@ -367,6 +367,7 @@ def build_derived(
     symbols = _tickers(tickers)
     result = StageResult(dataset)
     low = warmup_start(first, spec.warmup)
+    first_day, last_day = dt.date.fromisoformat(first), dt.date.fromisoformat(last)
     inputs = {name: lake.read_dataset(name, symbols, low, last) for name in spec.inputs}
     by_ticker = {name: dict(tuple(frame.groupby("ticker", sort=False))) for name, frame in inputs.items()}
     frames = []
@@ -388,8 +389,8 @@ def build_derived(
             source_raw_key=upstream["source_raw_key"].to_numpy(),
             source_raw_version=upstream["source_raw_version"].to_numpy(),
         )
-        in_range = values["date"].map(lambda d: first <= d.isoformat() <= last)
-        values = values[in_range.to_numpy(dtype=bool)]
+        days = values["date"].to_numpy()
+        values = values[(days >= first_day) & (days <= last_day)]
         if values.empty:
             result.skipped[ticker] = f"no {spec.inputs[0]} rows between {first} and {last}"
             continue
