@@ -588,7 +588,9 @@ class Lake:
         if duplicated.any():
             first = (tickers.astype(str) + " " + dates)[duplicated].iloc[0]
             raise InvalidArgumentValue(f"rows for {where} repeat (ticker, date) {first}")
-        frame["date"] = frame["date"].map({value: dt.date.fromisoformat(text) for value, text in texts.items()})
+        frame["date"] = frame["date"].map(
+            {value: dt.date.fromisoformat(text) for value, text in texts.items()}
+        )
         frame["computation_version"] = computation_version
         frame["computed_at"] = pd.Timestamp(computed_at)
         frame["run_id"] = run_id
