@@ -38,13 +38,13 @@ import os
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 from sqlglot import exp
 from sqlglot.optimizer.scope import traverse_scope
@@ -86,6 +86,8 @@ DEFAULT_MEMORY_LIMIT = "2GB"
 #: rows `tickerlake sql` prints before it stops (TICKERLAKE_SQL_MAX_ROWS); the Python API has no row limit
 DEFAULT_MAX_ROWS = 100_000
 _BATCH_ROWS = 8192
+#: Threads that read month objects from a store without local files (S3)
+_READ_THREADS = 4
 _MEMORY_LIMIT = re.compile(r"^\s*(\d+(\.\d+)?)\s*(B|KB|MB|GB|TB|KIB|MIB|GIB|TIB)\s*$", re.IGNORECASE)
 
 
@@ -534,6 +536,34 @@ def _schema_with_month(schema: pa.Schema) -> pa.Schema:
     return schema.append(pa.field(MONTH_COLUMN, pa.string()))
 
 
+def _read_months(
+    store,
+    keys: Sequence[str],
+    months: Mapping[str, str],
+    schema: pa.Schema,
+    columns: Sequence[str],
+    row_filter: pc.Expression | None,
+) -> pa.Table:
+    """The month objects' rows as one table of `columns` (those of `schema`) plus `month` from each key:
+    a column an older object lacks comes back null; row groups and rows outside `row_filter` are skipped."""
+    names = [name for name in schema.names if name in columns]
+    wanted = _schema_with_month(pa.schema([schema.field(name) for name in names]))
+
+    def read(key: str) -> pa.Table:
+        table = store.read_parquet(key, columns=names, filter=row_filter)
+        arrays = [
+            table.column(name).cast(schema.field(name).type)
+            if name in table.column_names
+            else pa.nulls(table.num_rows, schema.field(name).type)
+            for name in names
+        ]
+        arrays.append(pa.array([months[key]] * table.num_rows, pa.string()))
+        return pa.Table.from_arrays(arrays, schema=wanted)
+
+    with ThreadPoolExecutor(max_workers=max(1, min(_READ_THREADS, len(keys)))) as pool:
+        return pa.concat_tables(list(pool.map(read, keys)))
+
+
 # --- errors ----------------------------------------------------------------------------------------------------
 
 _DUCKDB_PREFIX = re.compile(r"^[A-Za-z ]*(Error|Exception): ")
@@ -814,16 +844,15 @@ def open_local(
                 source = f"read_parquet([{paths}], filename = true, hive_partitioning = false)"
                 month_sql = f"regexp_extract(filename, {_sql_string(_MONTH_OF_FILENAME)}, 1)"
             else:
-                data = pads.dataset(
-                    [f"{base}/{key}" for key in wanted],
-                    schema=_schema_with_month(file_schema),
-                    format="parquet",
-                    filesystem=fs,
-                    partitioning=pads.partitioning(pa.schema([(MONTH_COLUMN, pa.string())]), flavor="hive"),
-                    partition_base_dir=f"{base}/{layout.dataset_root(ref.dataset)}".rstrip("/"),
+                # Each month object read at one version, whole (ObjectStore.read_parquet): a ranged reader of
+                # the latest key could mix one version's footer with the next's pages while a run writes it.
+                months = dict(listings[ref.dataset])
+                con.register(
+                    source,
+                    _read_months(
+                        store, wanted, months, file_schema, used[ref.dataset], ref.filter.row_filter()
+                    ),
                 )
-                row_filter = ref.filter.row_filter()
-                con.register(source, data.filter(row_filter) if row_filter is not None else data)
             ref.view = f"__{ref.dataset}_{i}"
             view_sql = _view_select(source, file_schema, used[ref.dataset], month_sql)
             try:
