@@ -263,13 +263,7 @@ def parse_fetch(
                     row=i,
                     value=day.isoformat(),
                 )
-            if day > latest_date:
-                raise PayloadError(
-                    f"is in the future of fetched_at {document['fetched_at']}",
-                    field="date",
-                    row=i,
-                    value=day.isoformat(),
-                )
+            _check_not_after(day, latest_date, document["fetched_at"], i)
         except PayloadError as exc:
             rejected.append(Rejected(texts[i], str(exc), record))
             continue
@@ -287,6 +281,14 @@ def _date_text(record: Any) -> str | None:
         return dt.date.fromisoformat(text).isoformat()
     except ValueError:
         return None
+
+
+def _check_not_after(day: dt.date, latest_date: dt.date, fetched_at: Any, row: int) -> None:
+    """A bar cannot be dated after its fetch (`latest_date`: the fetch's date anywhere on Earth)."""
+    if day > latest_date:
+        raise PayloadError(
+            f"is in the future of fetched_at {fetched_at}", field="date", row=row, value=day.isoformat()
+        )
 
 
 def _envelope(document: Mapping[str, Any], expected_symbol: str | None) -> tuple[str, list[Any], dt.datetime]:
@@ -381,13 +383,7 @@ def _parse(
                 row=i,
                 value=day.isoformat(),
             )
-        if day > latest_date:
-            raise PayloadError(
-                f"is in the future of fetched_at {document['fetched_at']}",
-                field="date",
-                row=i,
-                value=day.isoformat(),
-            )
+        _check_not_after(day, latest_date, document["fetched_at"], i)
     if rows[-1]["date"] != as_of:
         raise PayloadError(
             f"differs from the last bar's date {rows[-1]['date'].isoformat()}",
