@@ -847,10 +847,16 @@ class Lake:
     def latest_date(self, dataset: str, ticker: str) -> str | None:
         """The newest date the dataset has a row for `ticker`, or None (reads the newest months first)."""
         ticker = layout.validate_ticker(ticker)
-        for month in reversed(self.months(dataset)):
-            frame = self.read_dataset(dataset, [ticker], *layout.month_bounds(month), columns=["date"])
-            if not frame.empty:
-                return str(frame["date"].iloc[-1])
+        only = _row_filter([ticker], None, None)
+        for month in reversed(self.months(dataset)):  # one listing, then one read per month until found
+            try:
+                table = self.store.read_parquet(
+                    layout.month_key(dataset, month), columns=["date"], filter=only
+                )
+            except ObjectNotFound:  # replaced by a delete marker since the listing
+                continue
+            if table.num_rows:
+                return pc.max(table.column("date")).as_py().isoformat()
         return None
 
     # ------------------------------------------------------------------ quarantine
