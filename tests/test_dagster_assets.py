@@ -155,6 +155,25 @@ def test_run_lake_backfills_many_months_in_one_recorded_run(lake_uri, instance):
         summary.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED
     ).records
     assert len(planned) <= 5 * summary.months
+    # Each month's materialization names its own object version; the lists and the preview are recorded
+    # once, on the newest month, not copied into every month's event.
+    events = instance.get_records_for_run(
+        summary.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
+    ).records
+    by_month = {
+        e.event_log_entry.dagster_event.partition: e.event_log_entry.asset_materialization.metadata
+        for e in events
+        if e.event_log_entry.asset_materialization.asset_key == dg.AssetKey("prices")
+    }
+    assert sorted(by_month) == ["2025-03", "2025-04", "2025-05", "2025-06"]
+    for month, metadata in by_month.items():
+        version = lake.month_versions("prices", month)[0]
+        assert metadata["object_key"].value == f"processed/prices/month={month}/data.parquet"
+        assert metadata["version_id"].value == version.version_id
+        assert metadata["month_rows"].value == version.row_count
+        assert metadata["rows"].value == summary.rows["prices"]  # the run's totals on every month
+        assert ("preview" in metadata) == (month == "2025-06")
+        assert ("months" in metadata) == (month == "2025-06")
 
 
 def test_the_daily_schedule_materializes_the_current_month():

@@ -52,7 +52,15 @@ def _preview(lake, dataset: str, result: stages.StageResult) -> dg.MetadataValue
     return dg.MetadataValue.table(records=records, schema=schema)
 
 
-def _metadata(lake, result: stages.StageResult) -> dict[str, dg.MetadataValue]:
+def _metadata(
+    context: dg.AssetExecutionContext, lake, result: stages.StageResult
+) -> dict[str, dg.MetadataValue]:
+    """The run's counts on every partition it materialized; each month's own object, version, rows and
+    manifest on that month's partition; the lists and the preview once, on the newest month written.
+
+    (Metadata returned with the result is copied into every partition's materialization event: a
+    120-month list and a preview table copied 121 times were most of what a backfill's events weighed.)
+    """
     counts = result.counts()
     metadata: dict[str, dg.MetadataValue] = {
         "objects_written": dg.MetadataValue.int(counts["objects"]),
@@ -62,14 +70,15 @@ def _metadata(lake, result: stages.StageResult) -> dict[str, dg.MetadataValue]:
         "skipped": dg.MetadataValue.int(counts["skipped"]),
         "failed": dg.MetadataValue.int(counts["failed"]),
     }
+    keys = (
+        set(context.partition_keys) if context.has_partition_key_range or context.has_partition_key else set()
+    )
+    extra: dict[str, dg.MetadataValue] = {}
     if result.writes:
         last = result.writes[-1]
-        metadata["object_key"] = dg.MetadataValue.path(last.key)
-        metadata["version_id"] = dg.MetadataValue.text(last.version_id)
-        metadata["lineage_manifest"] = dg.MetadataValue.path(last.manifest_key)
-        metadata["first_date"] = dg.MetadataValue.text(min(w.first_date or "" for w in result.writes))
-        metadata["last_date"] = dg.MetadataValue.text(max(w.last_date or "" for w in result.writes))
-        metadata["months"] = dg.MetadataValue.json(
+        extra["first_date"] = dg.MetadataValue.text(min(w.first_date or "" for w in result.writes))
+        extra["last_date"] = dg.MetadataValue.text(max(w.last_date or "" for w in result.writes))
+        extra["months"] = dg.MetadataValue.json(
             [
                 {"month": w.month, "version_id": w.version_id, "rows": w.rows, "manifest": w.manifest_key}
                 for w in result.writes[-120:]
@@ -77,9 +86,21 @@ def _metadata(lake, result: stages.StageResult) -> dict[str, dg.MetadataValue]:
         )
         preview = _preview(lake, result.dataset, result)
         if preview is not None:
-            metadata["preview"] = preview
+            extra["preview"] = preview
+        for write in result.writes:
+            own = {
+                "object_key": dg.MetadataValue.path(write.key),
+                "version_id": dg.MetadataValue.text(write.version_id),
+                "lineage_manifest": dg.MetadataValue.path(write.manifest_key),
+                "month_rows": dg.MetadataValue.int(write.rows),
+                "month_rows_written": dg.MetadataValue.int(write.rows_written),
+            }
+            if write.month in keys and len(keys) > 1:
+                context.add_asset_metadata(own, partition_key=write.month)
+            elif write is last:
+                metadata.update(own)
     if result.raw:
-        metadata["raw_keys"] = dg.MetadataValue.json(
+        extra["raw_keys"] = dg.MetadataValue.json(
             {ticker: keys for ticker, keys in sorted(result.raw.items())[:MAX_LISTED]}
         )
     for name in ("quarantined", "skipped", "failed"):
@@ -89,7 +110,13 @@ def _metadata(lake, result: stages.StageResult) -> dict[str, dg.MetadataValue]:
                 (f"{k[0]}|{k[1]}" if isinstance(k, tuple) else k): reason
                 for k, reason in sorted(items.items())[:MAX_LISTED]
             }
-            metadata[f"{name}_list"] = dg.MetadataValue.json(listed)
+            extra[f"{name}_list"] = dg.MetadataValue.json(listed)
+    newest = result.writes[-1].month if result.writes else None
+    if len(keys) > 1 and extra:
+        target = newest if newest in keys else max(keys)
+        context.add_asset_metadata(extra, partition_key=target)
+    else:
+        metadata.update(extra)
     return metadata
 
 
@@ -119,7 +146,7 @@ def raw_prices(
     tickers, start, end = scope.resolve(context.partition_time_window)
     result = stages.ingest_raw(lake.lake(), source.source(), tickers, start, end, context.run_id)
     _log(context, result)
-    return dg.MaterializeResult(metadata=_metadata(lake.lake(), result))
+    return dg.MaterializeResult(metadata=_metadata(context, lake.lake(), result))
 
 
 def _processed_asset(name: str, upstream: list[str], description: str):
@@ -142,7 +169,7 @@ def _processed_asset(name: str, upstream: list[str], description: str):
         else:
             result = stages.build_derived(lake.lake(), name, tickers, start, end, context.run_id)
         _log(context, result)
-        return dg.MaterializeResult(metadata=_metadata(lake.lake(), result))
+        return dg.MaterializeResult(metadata=_metadata(context, lake.lake(), result))
 
     return _asset
 

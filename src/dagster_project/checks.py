@@ -10,8 +10,11 @@
   price continuity unless a split explains it, indicator identities and ranges); WARN, and each failing
   rule raises one alert per incident (`lake.alerts`).
 
-Each check's metadata lists the failing tickers and dates.
+Each check's metadata lists the failing tickers and dates. The schema, completeness and quality checks of a
+dataset read its rows once per run and scope (`_shared_rows`): the same snapshot, one read instead of three.
 """
+
+import threading
 
 import dagster as dg
 
@@ -23,8 +26,40 @@ PROCESSED = ("prices", "indicators", "percentiles", "features")
 MAX_LISTED = 50
 
 
+#: The checks that read a dataset's rows (the quarantine check reads only its quarantine records).
+READERS = 3
+_shared: dict[tuple, list] = {}  # at most one entry: key → [rows, readers left]
+_shared_lock = threading.Lock()
+
+
 def _scope(context: dg.AssetCheckExecutionContext, scope: ScopeResource) -> tuple[list[str], str, str]:
     return scope.resolve(context.partition_time_window)
+
+
+def _shared_rows(context: dg.AssetCheckExecutionContext, lake, dataset: str, tickers, start: str, end: str):
+    """The dataset's stored rows of the run's tickers from the quality rules' context start to `end`, read
+    once for the `READERS` checks of the same run and scope, then dropped (one frame held at a time)."""
+    from pipelines.quality import context_start
+
+    key = (context.run.run_id, lake.uri, dataset, tuple(tickers), start, end)
+    with _shared_lock:
+        entry = _shared.get(key)
+        if entry is None:
+            _shared.clear()  # another dataset's or run's rows: let them go before reading these
+            rows = lake.lake().read_dataset(dataset, tickers, context_start(start), end)
+            entry = _shared[key] = [rows, READERS]
+        entry[1] -= 1
+        if entry[1] <= 0:
+            _shared.pop(key, None)
+        return entry[0]
+
+
+def _in_range(rows, start: str, end: str):
+    import datetime as dt
+
+    days = rows["date"]
+    keep = (days >= dt.date.fromisoformat(start)) & (days <= dt.date.fromisoformat(end))
+    return rows[keep].reset_index(drop=True)
 
 
 def _schema_check(dataset: str):
@@ -42,7 +77,7 @@ def _schema_check(dataset: str):
         import schemas
 
         tickers, start, end = _scope(context, scope)
-        frame = lake.lake().read_dataset(dataset, tickers, start, end)
+        frame = _in_range(_shared_rows(context, lake, dataset, tickers, start, end), start, end)
         if frame.empty:
             return dg.AssetCheckResult(passed=True, metadata={"rows_checked": 0})
         try:
@@ -103,7 +138,8 @@ def _completeness_check(dataset: str):
         context: dg.AssetCheckExecutionContext, lake: LakeResource, scope: ScopeResource
     ) -> dg.AssetCheckResult:
         tickers, start, end = _scope(context, scope)
-        missing = stages.missing_sessions(lake.lake(), dataset, tickers, start, end)
+        rows = _shared_rows(context, lake, dataset, tickers, start, end)
+        missing = stages.missing_sessions(lake.lake(), dataset, tickers, start, end, rows=rows)
         listed = [f"{ticker}|{date}" for ticker, dates in missing.items() for date in dates]
         return dg.AssetCheckResult(
             passed=not missing,
@@ -133,7 +169,8 @@ def _quality_check(dataset: str):
 
         tickers, start, end = _scope(context, scope)
         # The rules only: `<dataset>_matches_schema` validates the same rows with the pandera model.
-        report = check_dataset(lake.lake(), dataset, tickers, start, end, engine="rules")
+        rows = _shared_rows(context, lake, dataset, tickers, start, end)
+        report = check_dataset(lake.lake(), dataset, tickers, start, end, engine="rules", rows=rows)
         failed = [f"{r.name}: {r.message}" for r in report.failures]
         if not report.passed:
             alert_failures(lake.lake(), report, run_id=context.run.run_id)

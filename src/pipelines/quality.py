@@ -22,13 +22,15 @@ Examples
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
+import functools
 import json
 import logging
 import os
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -406,13 +408,47 @@ def _result(
     return RuleResult(name, "rule", status, checked, len(failures), message, tuple(failures[:limit]))
 
 
+#: While `check_dataset` runs: (what, id(frame)) → (frame, value), so that the rules sharing a frame turn its
+#: dates into text (and group them by ticker) once. None outside a check: nothing is kept.
+_MEMO: contextvars.ContextVar[dict | None] = contextvars.ContextVar("quality_memo", default=None)
+
+
+def _memoized(what: str, frame: pd.DataFrame, compute: Callable[[pd.DataFrame], Any]) -> Any:
+    memo = _MEMO.get()
+    if memo is None:
+        return compute(frame)
+    hit = memo.get((what, id(frame)))
+    if hit is not None and hit[0] is frame:
+        return hit[1]
+    value = compute(frame)
+    memo[(what, id(frame))] = (frame, value)
+    return value
+
+
 def _dates(frame: pd.DataFrame) -> pd.Series:
-    return frame["date"].map(_date_text)
+    """The `date` column as ISO text (None where missing): vectorised for dates, per value otherwise."""
+    return _memoized("dates", frame, _date_texts)
+
+
+def _date_texts(frame: pd.DataFrame) -> pd.Series:
+    column = frame["date"]
+    if len(column) and not column.isna().any():
+        try:
+            days = pd.to_datetime(column).to_numpy().astype("datetime64[D]")
+        except (TypeError, ValueError):
+            pass
+        else:
+            return pd.Series(np.datetime_as_string(days, unit="D"), index=column.index, dtype=object)
+    return column.map(_date_text)
 
 
 def _dates_by_ticker(frame: pd.DataFrame) -> dict[str, set[str]]:
     """{ticker: its dates as text}, the frame grouped once (not scanned once per ticker: with hundreds of
     tickers that scan was most of a check's time)."""
+    return _memoized("by_ticker", frame, _group_dates)
+
+
+def _group_dates(frame: pd.DataFrame) -> dict[str, set[str]]:
     if frame.empty:
         return {}
     texts = _dates(frame)
@@ -454,6 +490,19 @@ def _quarantined(lake: Lake, dataset: str, ticker: str) -> set[str]:
     return found
 
 
+def _session_texts(ticker: str, lo: str, hi: str) -> frozenset[str]:
+    """The ticker's exchange sessions in [lo, hi] as ISO text, made once per exchange and range."""
+    from pipelines.sources import trading_days
+
+    sessions = tuple(trading_days(ticker, lo, hi))  # cached per exchange and range: the same tuple
+    return _texts_of(sessions)
+
+
+@functools.lru_cache(maxsize=64)
+def _texts_of(sessions: tuple[dt.date, ...]) -> frozenset[str]:
+    return frozenset(day.isoformat() for day in sessions)
+
+
 def _completeness(
     lake: Lake,
     dataset: str,
@@ -463,7 +512,6 @@ def _completeness(
     end: str | None,
     config: QualityConfig,
 ) -> RuleResult:
-    from pipelines.sources import trading_days
 
     missing_examples: list[Example] = []
     off_calendar: list[Example] = []
@@ -478,7 +526,7 @@ def _completeness(
             missing_examples.append(Example(ticker, None, "no row at all"))
             worst_share = 1.0
             continue
-        sessions = {day.isoformat() for day in trading_days(ticker, lo, hi)}
+        sessions = _session_texts(ticker, lo, hi)
         missing = sorted(sessions - present)
         expected_total += len(sessions)
         missing_total += len(missing)
@@ -687,6 +735,12 @@ def _shift(day: str, days: int) -> str:
     return (dt.date.fromisoformat(day) - dt.timedelta(days=days)).isoformat()
 
 
+def context_start(start: str | None) -> str | None:
+    """The first date the rules read for a check from `start` (continuity compares a row with the one
+    before it): what a caller passing its own `rows` to `check_dataset` must have read from."""
+    return _shift(start, _CONTEXT_DAYS) if start else None
+
+
 def check_dataset(
     lake: Lake,
     dataset: str,
@@ -696,6 +750,7 @@ def check_dataset(
     *,
     config: QualityConfig | None = None,
     engine: str = "gx",
+    rows: pd.DataFrame | None = None,
 ) -> QualityReport:
     """Run the dataset's GX suite and the quality rules over the latest version of its month objects.
 
@@ -718,6 +773,9 @@ def check_dataset(
         (which costs 5-10 s per process: worth avoiding in short-lived processes such as one Dagster step
         per partition). ``rules``: the rules only, for a caller that validates the model itself (the
         Dagster `<dataset>_matches_schema` check does: validating 1.26 M rows again cost ~30 s a backfill).
+    rows:
+        The dataset's stored rows already read by the caller, from ``context_start(start)`` (or earlier) to
+        ``end``, for the tickers (the Dagster checks of a dataset share one read); default: read them here.
 
     Returns
     -------
@@ -744,27 +802,38 @@ def check_dataset(
     if first and last and first > last:
         raise InvalidArgumentValue(f"start {first} is after end {last}")
 
-    context = lake.read_dataset(
-        dataset, tickers=wanted, start=_shift(first, _CONTEXT_DAYS) if first else None, end=last
-    )
-    frame = context[_dates(context) >= first].reset_index(drop=True) if first else context
-    scope = wanted if wanted is not None else sorted(set(frame["ticker"]))
+    token = _MEMO.set({})
+    try:
+        if rows is None:
+            context = lake.read_dataset(dataset, tickers=wanted, start=context_start(first), end=last)
+        else:
+            context = rows
+            if wanted is not None:
+                context = context[context["ticker"].isin(wanted)]
+            days = _dates(context)
+            low = context_start(first)
+            keep = ((days >= low) if low else True) & ((days <= last) if last else True)
+            context = context[keep].reset_index(drop=True) if not isinstance(keep, bool) else context
+        frame = context[_dates(context) >= first].reset_index(drop=True) if first else context
+        scope = wanted if wanted is not None else sorted(set(frame["ticker"]))
 
-    if engine not in ("gx", "pandera", "rules"):
-        raise InvalidArgumentValue(f"engine {engine!r} is not valid: expected gx, pandera or rules")
-    results: list[RuleResult] = []
-    if engine != "rules":
-        schema_check = run_suite if engine == "gx" else run_pandera
-        results = schema_check(dataset, frame, max_examples=config.max_examples)
-    results.append(_duplicates(frame, config))
-    results.append(_completeness(lake, dataset, frame, scope, first, last, config))
-    results.append(_freshness(frame, scope, last, config))
-    if "close" in frame.columns:
-        results.append(_continuity(lake, context, first, config))
-    if dataset in _IDENTITIES or dataset in _EXCLUSIVE_PAIRS:
-        results.append(_consistency(dataset, frame, config))
-    if config.plausible.get(dataset):
-        results.append(_plausible(dataset, frame, config))
+        if engine not in ("gx", "pandera", "rules"):
+            raise InvalidArgumentValue(f"engine {engine!r} is not valid: expected gx, pandera or rules")
+        results: list[RuleResult] = []
+        if engine != "rules":
+            schema_check = run_suite if engine == "gx" else run_pandera
+            results = schema_check(dataset, frame, max_examples=config.max_examples)
+        results.append(_duplicates(frame, config))
+        results.append(_completeness(lake, dataset, frame, scope, first, last, config))
+        results.append(_freshness(frame, scope, last, config))
+        if "close" in frame.columns:
+            results.append(_continuity(lake, context, first, config))
+        if dataset in _IDENTITIES or dataset in _EXCLUSIVE_PAIRS:
+            results.append(_consistency(dataset, frame, config))
+        if config.plausible.get(dataset):
+            results.append(_plausible(dataset, frame, config))
+    finally:
+        _MEMO.reset(token)
 
     report = QualityReport(
         dataset=dataset,

@@ -17,7 +17,6 @@ the raw object is kept.
 import datetime as dt
 import logging
 import math
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -181,42 +180,50 @@ def ingest_raw(
     result = StageResult("raw")
     tag = source.source_tag
 
-    def fetch(ticker: str) -> tuple[str, list[Any] | Exception]:
+    def fetch_and_store(ticker: str) -> tuple[str, Any]:
+        """Fetch the ticker and store each envelope as it arrives (a backfill never holds every ticker's
+        fetch in memory at once): (ticker, ([stored keys], [(day, problem, bytes)])) or (ticker, error)."""
         try:
-            return ticker, list(source.fetch(ticker, first, last))
+            envelopes = source.fetch(ticker, first, last)
+            stored: list[str] = []
+            refused: list[tuple[str, str, bytes]] = []
+            for envelope in envelopes:
+                data = raw_body(envelope)
+                problem = unreadable_reason(envelope)
+                if problem is None:
+                    try:
+                        stored.append(lake.put_raw(data, ticker=ticker, source=tag, fetched_at=clock()).key)
+                        continue
+                    except InvalidArgumentValue as exc:
+                        problem = str(exc)
+                as_of = getattr(envelope, "as_of", None) or envelope.get("as_of")
+                day = as_of if isinstance(as_of, str) and len(as_of) == 10 else last
+                try:
+                    day = layout.validate_date(day)
+                except InvalidArgumentValue:
+                    day = last
+                refused.append((day, problem, data))
+            return ticker, (stored, refused)
         except Exception as exc:  # noqa: BLE001 - recorded per ticker below
             return ticker, exc
 
     errors: list[Exception] = []
     with ThreadPoolExecutor(max_workers=max(1, min(IO_THREADS, len(symbols)))) as pool:
-        fetched = list(pool.map(fetch, symbols))
-    for ticker, envelopes in fetched:
-        if isinstance(envelopes, Exception):
-            errors.append(envelopes)
-            result.failed[ticker] = f"{type(envelopes).__name__}: {envelopes}"
-            log.warning("source fetch failed ticker=%s: %s", ticker, envelopes)
+        done = list(pool.map(fetch_and_store, symbols))
+    for ticker, outcome in done:
+        if isinstance(outcome, Exception):
+            errors.append(outcome)
+            result.failed[ticker] = f"{type(outcome).__name__}: {outcome}"
+            log.warning("source fetch failed ticker=%s: %s", ticker, outcome)
             continue
-        if not envelopes:
+        stored, refused = outcome
+        if not stored and not refused:
             result.skipped[ticker] = f"no bar from the source between {first} and {last}"
             continue
-        for envelope in envelopes:
-            data = raw_body(envelope)
-            as_of = getattr(envelope, "as_of", None) or envelope.get("as_of")
-            day = as_of if isinstance(as_of, str) and len(as_of) == 10 else last
-            try:
-                day = layout.validate_date(day)
-            except InvalidArgumentValue:
-                day = last
-            problem = unreadable_reason(envelope)
-            if problem is None:
-                try:
-                    put = lake.put_raw(data, ticker=ticker, source=tag, fetched_at=clock())
-                except InvalidArgumentValue as exc:
-                    problem = str(exc)
-                else:
-                    result.raw.setdefault(ticker, []).append(put.key)
-                    result.tickers.add(ticker)
-                    continue
+        if stored:
+            result.raw.setdefault(ticker, []).extend(stored)
+            result.tickers.add(ticker)
+        for day, problem, data in refused:
             _quarantine(
                 lake,
                 result,
@@ -227,6 +234,7 @@ def ingest_raw(
                 payload=data,
                 run_id=run_id,
             )
+    release_memory()
     if errors and len(errors) == len(symbols):
         raise errors[0]
     return result
@@ -254,10 +262,11 @@ def build_prices(lake: Lake, tickers: Iterable[str], start: str, end: str, run_i
     frames: list[pd.DataFrame] = []
     with ThreadPoolExecutor(max_workers=max(1, min(IO_THREADS, len(symbols)))) as pool:
         loaded = list(pool.map(load, symbols))
+    first_day, last_day = dt.date.fromisoformat(first), dt.date.fromisoformat(last)
     for ticker, fetches in loaded:
-        bars: dict[str, tuple[dict[str, Any], str, str]] = {}  # date → (bar, raw key, version)
+        parts: list[pd.DataFrame] = []  # each fetch's good bars of the range, oldest fetch first
         bad: list[tuple[str, str, str, str, bytes]] = []  # (date, reason, key, version, payload)
-        for info, body in fetches:  # oldest fetch first: a newer one overrides a date
+        for info, body in fetches:
             fetch_date = layout.parse_raw_key(info.key)[2]
             try:
                 frame, rejected = parse_fetch(body, expected_symbol=ticker)
@@ -265,14 +274,21 @@ def build_prices(lake: Lake, tickers: Iterable[str], start: str, end: str, run_i
                 day = _fetch_day(body, fetch_date, first, last)
                 bad.append((day, f"bad raw payload: {exc}", info.key, info.version_id, body))
                 continue
-            for row in frame.itertuples(index=False):
-                day = row.date.isoformat()
-                if first <= day <= last:
-                    bars[day] = (row._asdict(), info.key, info.version_id)
+            days = frame["date"]
+            inside = frame[(days >= first_day) & (days <= last_day)] if len(frame) else frame
+            if len(inside):
+                parts.append(inside.assign(source_raw_key=info.key, source_raw_version=info.version_id))
             for item in rejected:  # a bar without a readable date: the fetch's own date
                 day = item.date or _fetch_day(body, fetch_date, first, last)
                 if first <= day <= last:
                     bad.append((day, f"bad raw bar: {item.reason}", info.key, info.version_id, body))
+        # For each date the newest fetch with a good bar wins (the fetches come oldest first).
+        rows = (
+            pd.concat(parts, ignore_index=True).drop_duplicates("date", keep="last")
+            if len(parts) > 1
+            else (parts[0] if parts else None)
+        )
+        good_days = {day.isoformat() for day in rows["date"]} if rows is not None and bad else set()
         # Every bad fetch and bar is recorded once (a later run reading the same fetch adds no record);
         # one a newer good bar replaced is recorded too, but the run does not count it as quarantined.
         merged: dict[tuple[str, str, str], tuple[list[str], bytes]] = {}  # one record per date and fetch
@@ -282,7 +298,7 @@ def build_prices(lake: Lake, tickers: Iterable[str], start: str, end: str, run_i
         for (day, key, version), (reasons, payload) in merged.items():
             reason = "; ".join(dict.fromkeys(reasons))
             if (day, key, version, reason) in known:
-                if day not in bars:
+                if day not in good_days:
                     result.quarantined[(ticker, day)] = reason
                 continue
             known.add((day, key, version, reason))
@@ -298,19 +314,19 @@ def build_prices(lake: Lake, tickers: Iterable[str], start: str, end: str, run_i
                 payload=payload,
                 run_id=run_id,
             )
-            if day in bars:
+            if day in good_days:
                 result.quarantined.pop((ticker, day), None)
-        if not bars:
+        if rows is None or rows.empty:
             if ticker not in {t for t, _ in result.quarantined}:
                 result.skipped[ticker] = f"no raw bar between {first} and {last}"
             continue
-        rows = [
-            {**bar, "ticker": ticker, "date": day, "source_raw_key": key, "source_raw_version": version}
-            for day, (bar, key, version) in sorted(bars.items())
-        ]
-        frames.append(pd.DataFrame(rows))
+        frames.append(rows.sort_values("date", ignore_index=True))
+    del loaded
     if frames:
-        _write_valid(lake, "prices", pd.concat(frames, ignore_index=True), result, run_id)
+        frame = pd.concat(frames, ignore_index=True)
+        frames.clear()
+        _write_valid(lake, "prices", frame, result, run_id)
+    release_memory()
     return result
 
 
@@ -369,10 +385,15 @@ def build_derived(
     low = warmup_start(first, spec.warmup)
     first_day, last_day = dt.date.fromisoformat(first), dt.date.fromisoformat(last)
     inputs = {name: lake.read_dataset(name, symbols, low, last) for name in spec.inputs}
-    by_ticker = {name: dict(tuple(frame.groupby("ticker", sort=False))) for name, frame in inputs.items()}
+    # Row positions per ticker; each ticker's rows are taken when it is computed and let go after (a copy
+    # of every input split by ticker would double the stage's memory on a backfill).
+    positions = {name: frame.groupby("ticker", sort=False).indices for name, frame in inputs.items()}
     frames = []
     for ticker in symbols:
-        parts = {name: by_ticker[name].get(ticker) for name in spec.inputs}
+        parts = {
+            name: inputs[name].take(positions[name][ticker]) if ticker in positions[name] else None
+            for name in spec.inputs
+        }
         missing = [name for name, frame in parts.items() if frame is None or frame.empty]
         if missing:
             result.skipped[ticker] = f"no {missing[0]} rows up to {last}"
@@ -395,8 +416,12 @@ def build_derived(
             result.skipped[ticker] = f"no {spec.inputs[0]} rows between {first} and {last}"
             continue
         frames.append(values)
+    del inputs, positions, parts  # the inputs are not needed for the write: free them before the concat
     if frames:
-        _write_valid(lake, dataset, pd.concat(frames, ignore_index=True), result, run_id)
+        frame = pd.concat(frames, ignore_index=True)
+        frames.clear()
+        _write_valid(lake, dataset, frame, result, run_id)
+    release_memory()
     return result
 
 
@@ -426,46 +451,103 @@ def _schema_failures(dataset: str, frame: pd.DataFrame) -> dict[int, str]:
 def _write_valid(lake: Lake, dataset: str, frame: pd.DataFrame, result: StageResult, run_id: str) -> None:
     """Validate the rows with the dataset's pandera model (as they will be stored), quarantine the failing
     ones, and write the others: one merged write per month."""
+    import numpy as np
+
     computed_at = _now()
     version = COMPUTATION_VERSION[dataset]
-    frame = frame.reset_index(drop=True)
-    if not isinstance(frame["date"].iloc[0], str):
-        frame["date"] = frame["date"].map(lambda d: d.isoformat())
-    stored = frame.assign(
-        date=pd.to_datetime(frame["date"]).dt.date,
-        computation_version=version,
-        computed_at=pd.Timestamp(computed_at),
-        run_id=run_id,
-    )
-    failures = _schema_failures(dataset, stored)
-    for position, reason in sorted(failures.items()):
-        row = frame.iloc[position]
-        ticker, date = str(row["ticker"]), str(row["date"])
-        _quarantine(
-            lake,
-            result,
+    if not frame.index.equals(pd.RangeIndex(len(frame))):
+        frame = frame.reset_index(drop=True)
+    if isinstance(frame["date"].iloc[0], str):  # ISO text from a caller: dates, as they are stored
+        frame["date"] = pd.to_datetime(frame["date"], format="ISO8601").dt.date
+    days = np.array(frame["date"].to_numpy(), dtype="datetime64[D]")
+    months = np.datetime_as_string(days.astype("datetime64[M]"), unit="M")
+    del days
+    tickers: set[str] = set()
+    # Validated and written a few months at a time: the validation's copies stay the size of a chunk.
+    for chunk in _month_chunks(months):
+        part = frame.take(chunk).reset_index(drop=True)
+        part_months = months[chunk]
+        failures = _schema_failures(
             dataset,
-            ticker,
-            date,
-            reason,
-            source_key=str(row["source_raw_key"]),
-            source_version=str(row["source_raw_version"]),
-            payload=frame.iloc[[position]].to_json(orient="records", date_format="iso").encode(),
-            run_id=run_id,
+            part.assign(computation_version=version, computed_at=pd.Timestamp(computed_at), run_id=run_id),
         )
-    good = frame.drop(index=list(failures)) if failures else frame
-    if good.empty:
-        return
-    months = good["date"].str.slice(0, 7)
-    for month, rows in good.groupby(months, sort=True):
-        write = lake.write_month(
-            dataset, str(month), rows, run_id=run_id, computation_version=version, computed_at=computed_at
-        )
-        result.writes.append(write)
-        result.rows += write.rows_written
-        for observer in list(OBSERVERS):
-            observer(dataset, write)
-    result.tickers.update(good["ticker"].unique())
+        for position, reason in sorted(failures.items()):
+            row = part.iloc[position]
+            ticker, date = str(row["ticker"]), str(row["date"])
+            _quarantine(
+                lake,
+                result,
+                dataset,
+                ticker,
+                date,
+                reason,
+                source_key=str(row["source_raw_key"]),
+                source_version=str(row["source_raw_version"]),
+                payload=part.iloc[[position]]
+                .assign(date=date)
+                .to_json(orient="records", date_format="iso")
+                .encode(),
+                run_id=run_id,
+            )
+        if failures:
+            keep = np.ones(len(part), dtype=bool)
+            keep[list(failures)] = False
+            part, part_months = part[keep], part_months[keep]
+        if part.empty:
+            continue
+        for month, rows in part.groupby(part_months, sort=True):
+            write = lake.write_month(
+                dataset,
+                str(month),
+                rows,
+                run_id=run_id,
+                computation_version=version,
+                computed_at=computed_at,
+            )
+            result.writes.append(write)
+            result.rows += write.rows_written
+            for observer in list(OBSERVERS):
+                observer(dataset, write)
+        tickers.update(part["ticker"].unique())
+    result.tickers.update(tickers)
+
+
+#: Rows validated at once by `_write_valid` (whole months, at least one).
+CHUNK_ROWS = 200_000
+
+
+def _month_chunks(months):
+    """Row positions of consecutive groups of whole months, each about `CHUNK_ROWS` rows or one month."""
+    import numpy as np
+
+    order = np.argsort(months, kind="stable")
+    ordered = months[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    ends = np.r_[starts[1:], len(ordered)]
+    chunk_start = 0
+    for month_start, month_end in zip(starts, ends, strict=True):
+        if month_end - chunk_start > CHUNK_ROWS and month_start > chunk_start:
+            yield order[chunk_start:month_start]
+            chunk_start = month_start
+    if chunk_start < len(ordered):
+        yield order[chunk_start:]
+
+
+def release_memory() -> None:
+    """Give the memory a stage freed back to the system (glibc keeps freed blocks in its arenas, so the
+    steps of one process would otherwise stack their peaks), and pyarrow's pool its unused buffers."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        pass
+    try:
+        import pyarrow as pa
+
+        pa.default_memory_pool().release_unused()
+    except Exception:  # noqa: BLE001 - an optional hint
+        pass
 
 
 # ---------------------------------------------------------------------------------------------- checks
@@ -513,23 +595,45 @@ def quarantined_now(
 
 
 def missing_sessions(
-    lake: Lake, dataset: str, tickers: Sequence[str], start: str, end: str
+    lake: Lake,
+    dataset: str,
+    tickers: Sequence[str],
+    start: str,
+    end: str,
+    *,
+    rows: pd.DataFrame | None = None,
 ) -> dict[str, list[str]]:
-    """Ticker → the sessions of its exchange's calendar in [start, end] (up to today) with no stored row."""
+    """Ticker → the sessions of its exchange's calendar in [start, end] (up to today) with no stored row.
+
+    `rows`: the dataset's stored rows (`ticker` and `date` columns) already read by the caller over a range
+    that covers [start, end]; without them the dates are read from the lake.
+    """
+    import numpy as np
+
     from pipelines.sources import trading_days
 
     first, last = _range(start, end)
     last = min(last, _now().date().isoformat())
     if first > last:
         return {}
-    stored = lake.read_dataset(dataset, list(tickers), first, last, columns=["date"])
-    present: dict[str, set[str]] = defaultdict(set)
-    for row in stored.itertuples(index=False):
-        present[row.ticker].add(row.date.isoformat())
+    if rows is None:
+        rows = lake.read_dataset(dataset, list(tickers), first, last, columns=["date"])
+    days = (
+        pd.to_datetime(rows["date"]).to_numpy().astype("datetime64[D]")
+        if len(rows)
+        else np.array([], "datetime64[D]")
+    )
+    lo, hi = np.datetime64(first, "D"), np.datetime64(last, "D")
+    inside = (days >= lo) & (days <= hi)
+    codes, names = pd.factorize(rows["ticker"].to_numpy()[inside]) if len(rows) else (np.array([], int), [])
+    days = days[inside]
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(names) + 1))
+    present = {str(name): days[order[bounds[i] : bounds[i + 1]]] for i, name in enumerate(names)}
     missing = {}
     for ticker in tickers:
-        sessions = [d.isoformat() for d in trading_days(ticker, first, last)]
-        gaps = [d for d in sessions if d not in present[ticker]]
-        if gaps:
-            missing[ticker] = gaps
+        sessions = np.array(trading_days(ticker, first, last), dtype="datetime64[D]")
+        gaps = np.setdiff1d(sessions, present.get(ticker, sessions[:0]), assume_unique=False)
+        if len(gaps):
+            missing[ticker] = [str(day) for day in gaps]
     return missing
