@@ -33,7 +33,7 @@ data "aws_iam_policy_document" "lambda_assume" {
 
 resource "aws_iam_role" "report_lambda" {
   name               = "${var.name_prefix}-report-lambda"
-  description        = "The report bot Lambda: reads the lake, reads/writes the report cache and PDFs."
+  description        = "The report bot Lambda: reads the lake and its secrets, reads/writes the report cache and PDFs, publishes alerts."
   assume_role_policy = data.aws_iam_policy_document.lambda_assume.json
 }
 
@@ -111,6 +111,32 @@ data "aws_iam_policy_document" "report_lambda" {
     effect    = "Allow"
     actions   = ["s3:GetObject", "s3:GetObjectVersion"]
     resources = ["${local.deploy_arn}/${local.dependencies_prefix}*"]
+  }
+
+  # The bot's secrets (secrets.tf), read once per cold start (report_app/secrets.py): exactly these ARNs.
+  statement {
+    sid       = "ReadBotSecrets"
+    effect    = "Allow"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = values(local.bot_secret_arns)
+  }
+
+  # Only with a customer managed key on the secrets; the AWS managed aws/secretsmanager needs no grant.
+  dynamic "statement" {
+    for_each = var.secrets_kms_key_arn == null ? [] : [var.secrets_kms_key_arn]
+
+    content {
+      sid       = "DecryptBotSecrets"
+      effect    = "Allow"
+      actions   = ["kms:Decrypt"]
+      resources = [statement.value]
+
+      condition {
+        test     = "StringEquals"
+        variable = "kms:ViaService"
+        values   = ["secretsmanager.${local.region}.amazonaws.com"]
+      }
+    }
   }
 
   statement {

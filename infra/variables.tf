@@ -224,31 +224,100 @@ variable "pdf_url_expiration_hours" {
   }
 }
 
-variable "line_channel_secret" {
-  description = "LINE_CHANNEL_SECRET of the bot."
+variable "lambda_runtime" {
+  description = "Python runtime of the report Lambda (Amazon Linux 2023). The dependency zip (`tickerlake deploy package-deps`) must be built for the same Python."
   type        = string
-  sensitive   = true
+  default     = "python3.12"
 
   validation {
-    condition     = length(var.line_channel_secret) > 0
-    error_message = "line_channel_secret must not be empty: the bot refuses to start without it."
+    condition     = contains(["python3.12", "python3.13"], var.lambda_runtime)
+    error_message = "lambda_runtime must be python3.12 or python3.13 (the current Amazon Linux 2023 Python runtimes)."
   }
 }
 
-variable "line_channel_access_token" {
-  description = "LINE_CHANNEL_ACCESS_TOKEN of the bot."
+# --- the bot's secrets (secrets.tf): ARNs only; the values never pass through Terraform ------------------
+
+variable "line_channel_secret_arn" {
+  description = "ARN of an existing Secrets Manager secret holding LINE_CHANNEL_SECRET; null: Terraform creates <name_prefix>/line-channel-secret (its value is set out of band)."
   type        = string
-  sensitive   = true
+  default     = null
 
   validation {
-    condition     = length(var.line_channel_access_token) > 0
-    error_message = "line_channel_access_token must not be empty: the bot refuses to start without it."
+    condition     = var.line_channel_secret_arn == null || can(regex("^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+-[A-Za-z0-9]{6}$", var.line_channel_secret_arn))
+    error_message = "line_channel_secret_arn must be null or the full ARN of a Secrets Manager secret (arn:aws:secretsmanager:<region>:<account>:secret:<name>-XXXXXX)."
   }
 }
 
-variable "openai_api_key" {
-  description = "OPENAI_API_KEY for the optional LLM narrative; empty: the built-in narrative."
+variable "line_channel_access_token_arn" {
+  description = "ARN of an existing Secrets Manager secret holding LINE_CHANNEL_ACCESS_TOKEN; null: Terraform creates <name_prefix>/line-channel-access-token."
   type        = string
-  default     = ""
-  sensitive   = true
+  default     = null
+
+  validation {
+    condition     = var.line_channel_access_token_arn == null || can(regex("^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+-[A-Za-z0-9]{6}$", var.line_channel_access_token_arn))
+    error_message = "line_channel_access_token_arn must be null or the full ARN of a Secrets Manager secret (arn:aws:secretsmanager:<region>:<account>:secret:<name>-XXXXXX)."
+  }
+}
+
+variable "enable_llm_narrative" {
+  description = "true: the bot reads OPENAI_API_KEY from Secrets Manager (created as <name_prefix>/openai-api-key unless openai_api_key_arn is given) and writes the LLM narrative; false: the built-in narrative."
+  type        = bool
+  default     = false
+}
+
+variable "openai_api_key_arn" {
+  description = "ARN of an existing Secrets Manager secret holding OPENAI_API_KEY (turns the LLM narrative on); null: see enable_llm_narrative."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.openai_api_key_arn == null || can(regex("^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+-[A-Za-z0-9]{6}$", var.openai_api_key_arn))
+    error_message = "openai_api_key_arn must be null or the full ARN of a Secrets Manager secret (arn:aws:secretsmanager:<region>:<account>:secret:<name>-XXXXXX)."
+  }
+}
+
+variable "secrets_kms_key_arn" {
+  description = "Customer managed KMS key of the bot's secrets (those created here and those given by ARN); null: the AWS managed key aws/secretsmanager, which needs no grant."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.secrets_kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[0-9a-f-]{36}$", var.secrets_kms_key_arn))
+    error_message = "secrets_kms_key_arn must be null or a KMS key ARN (arn:aws:kms:<region>:<account>:key/<key id>), not an alias."
+  }
+}
+
+variable "secret_recovery_window_days" {
+  description = "Days a deleted bot secret can still be restored (0: deleted at once, e.g. in a dev account)."
+  type        = number
+  default     = 7
+
+  validation {
+    condition     = var.secret_recovery_window_days == 0 || (var.secret_recovery_window_days >= 7 && var.secret_recovery_window_days <= 30 && floor(var.secret_recovery_window_days) == var.secret_recovery_window_days)
+    error_message = "secret_recovery_window_days must be 0 or a whole number from 7 to 30 (the Secrets Manager limits)."
+  }
+}
+
+# --- alerts and monitoring (alerts.tf, monitoring.tf) ---------------------------------------------------
+
+variable "alert_email_addresses" {
+  description = "E-mail addresses subscribed to the alerts topic (each must confirm the subscription AWS mails it); []: none."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for address in var.alert_email_addresses : can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", address))])
+    error_message = "alert_email_addresses must hold e-mail addresses (name@example.com)."
+  }
+}
+
+variable "alarm_duration_fraction" {
+  description = "The duration alarm fires when the report Lambda's p95 duration exceeds this fraction of its timeout."
+  type        = number
+  default     = 0.8
+
+  validation {
+    condition     = var.alarm_duration_fraction > 0 && var.alarm_duration_fraction < 1
+    error_message = "alarm_duration_fraction must be in (0, 1)."
+  }
 }
