@@ -14,12 +14,15 @@ $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
 	@$(BIN)/python -m pip install -q --disable-pip-version-check "uv==$(UV_VERSION)"
 	$(BIN)/uv pip sync --python $(BIN)/python -q requirements.lock
-	$(BIN)/uv pip install --python $(BIN)/python -q --no-deps -e .
+	$(BIN)/uv pip install --python $(BIN)/python -q --no-deps -e ".[pipeline,bot,dev]"
 	@touch $(STAMP)
 
-# Regenerate the lock after changing dependencies in pyproject.toml.
+# Regenerate the lock after changing dependencies in pyproject.toml: one lock for the core and every extra
+# (pins preferred from the current lock), resolved for Python 3.11 (here) and usable for the Lambda's 3.12.
+# The copy in report_app/ ships in the package: `tickerlake deploy package-deps` reads it when installed.
 lock:
-	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
+	$(BIN)/uv pip compile pyproject.toml --all-extras --python-version 3.11 -o requirements.lock
+	cp requirements.lock src/report_app/requirements.lock
 
 # The main job on the embedded default: the sample source, the bundled universe, into ./lake, recorded in
 # ./.dagster_home (what `tickerlake ui` shows). DEMO_DAYS=730: the last two years (one run over 25 months).

@@ -52,20 +52,30 @@ def _record_hash(data: bytes) -> str:
     return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
 
 
-def make_wheel(wheelhouse: Path, name: str = "tinylib", version: str = "1.0.0", value: int = 1) -> Path:
-    """A minimal pure-Python wheel written by hand: no build backend, no network."""
+def make_wheel(
+    wheelhouse: Path,
+    name: str = "tinylib",
+    version: str = "1.0.0",
+    value: int | str = 1,
+    tag: str = "py3-none-any",
+) -> Path:
+    """A minimal wheel written by hand: no build backend, no network. Its code is pure Python whatever the
+    `tag` (e.g. `cp312-cp312-manylinux_2_28_x86_64`): pip selects it by the tag as it would a binary wheel."""
     wheelhouse.mkdir(parents=True, exist_ok=True)
     dist_info = f"{name}-{version}.dist-info"
     files = {
-        f"{name}/__init__.py": f"VALUE = {value}\n\ndef double(x):\n    return 2 * x\n".encode(),
+        f"{name}/__init__.py": f"VALUE = {value!r}\n\ndef double(x):\n    return 2 * x\n".encode(),
         f"{name}/tests/__init__.py": b"",
         f"{name}/tests/test_tiny.py": b"def test_nothing():\n    pass\n",
         f"{dist_info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode(),
-        f"{dist_info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: hand\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+        f"{dist_info}/WHEEL": (
+            f"Wheel-Version: 1.0\nGenerator: hand\nRoot-Is-Purelib: {str(tag == 'py3-none-any').lower()}\n"
+            f"Tag: {tag}\n"
+        ).encode(),
     }
     record = "".join(f"{path},{_record_hash(data)},{len(data)}\n" for path, data in files.items())
     record += f"{dist_info}/RECORD,,\n"
-    path = wheelhouse / f"{name}-{version}-py3-none-any.whl"
+    path = wheelhouse / f"{name}-{version}-{tag}.whl"
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as wheel:
         for member, data in files.items():
             wheel.writestr(member, data)
@@ -117,7 +127,8 @@ def test_build_from_an_offline_wheelhouse(builds):
     assert manifest["size"] == len(data)
     assert manifest["requirements"] == ["tinylib==1.0.0"]
     assert manifest["installed"] == {"tinylib": "1.0.0"}
-    assert manifest["python"] == "3.11" and manifest["platforms"][-1] == "manylinux2014_x86_64"
+    assert manifest["python"] == "3.12" and manifest["platforms"][0] == "manylinux_2_34_x86_64"
+    assert manifest["platforms"][-1] == "manylinux2014_x86_64"
     assert manifest["key"] == "python-libs/v1/data-science-libs.zip"
     assert manifest["built_at"].endswith("+00:00")
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
@@ -190,15 +201,30 @@ def test_select_requirements_pins_from_the_lock(tmp_path, offline):
         packaging.select_requirements(["numpy"], lock="nowhere.lock")
 
 
-def test_default_requirements_are_the_report_libraries_pinned_by_the_repo_lock():
+def test_default_requirements_are_the_bot_extra_pinned_by_the_shipped_lock():
     pins = packaging.read_lock_pins(REPO / "requirements.lock")
-    selected = packaging.select_requirements(lock=REPO / "requirements.lock")
-    assert selected == [f"{name}=={pins[name]}" for name in packaging.DEFAULT_PACKAGES]
+    bot = packaging.bot_packages()
+    assert packaging.select_requirements() == [f"{name}=={pins[name]}" for name in bot]
+    assert {"numpy", "pandas", "pyarrow", "matplotlib", "reportlab", "line-bot-sdk"} <= set(bot)
+    assert not {"dagster", "great-expectations", "yfinance", "duckdb", "boto3"} & set(bot)
+
+
+def test_the_shipped_lock_is_the_repository_lock():
+    assert packaging.DEFAULT_LOCK == REPO / "src" / "report_app" / "requirements.lock"
+    assert packaging.DEFAULT_LOCK.read_bytes() == (REPO / "requirements.lock").read_bytes(), "run `make lock`"
+
+
+def test_bot_packages_of_an_unknown_distribution_is_a_clear_error():
+    with pytest.raises(PackagingError, match="'no-such-dist' distribution is not installed"):
+        packaging.bot_packages("no-such-dist")
+    with pytest.raises(PackagingError, match=r"tickerlake\[nothing\] has no requirements"):
+        packaging.bot_packages(extra="nothing")
 
 
 def test_manylinux_platforms():
-    assert packaging.manylinux_platforms("2.26")[0] == "manylinux_2_26_x86_64"
+    assert packaging.manylinux_platforms()[0] == "manylinux_2_34_x86_64"  # python3.12: Amazon Linux 2023
     assert len(packaging.manylinux_platforms("2.26")) == 11
+    assert len(packaging.manylinux_platforms()) == 19
     assert packaging.manylinux_platforms("2.17", "aarch64") == [
         "manylinux_2_17_aarch64",
         "manylinux2014_aarch64",
@@ -210,7 +236,7 @@ def test_manylinux_platforms():
 def test_missing_wheel_is_a_clear_error(tmp_path, offline):
     wheelhouse, lock = offline
     with pytest.raises(
-        PackagingError, match=r"No matching distribution found for tinylib==9\.9.*glibc 2\.26"
+        PackagingError, match=r"No matching distribution found for tinylib==9\.9.*python3\.12.*glibc 2\.34"
     ):
         packaging.build_package(
             out_dir=tmp_path / "out", packages=["tinylib==9.9"], lock=lock, wheelhouse=wheelhouse
@@ -320,3 +346,70 @@ def test_no_upload_builds_without_s3(tmp_path, offline):
     sha = hashlib.sha256(zip_path.read_bytes()).hexdigest()
     assert zip_path.parent.name == sha[:12]  # the default version: content-addressed
     assert result.output.startswith(f"built {zip_path} version={sha[:12]} sha256={sha}")
+
+
+# ------------------------------------------------------------------ the Lambda platform (python3.12, AL2023)
+
+
+@pytest.fixture(scope="module")
+def platform_wheels(tmp_path_factory):
+    """`fastlib` 1.0.0 as four 'binary' wheels, each saying which one it is; `newlib` only for glibc 2.39."""
+    folder = tmp_path_factory.mktemp("platform")
+    wheelhouse = folder / "wheelhouse"
+    for value, tag in (
+        ("al2023", "cp312-cp312-manylinux_2_28_x86_64"),
+        ("glibc-2.39", "cp312-cp312-manylinux_2_39_x86_64"),  # newer than Amazon Linux 2023's glibc 2.34
+        ("python-3.11", "cp311-cp311-manylinux_2_17_x86_64"),
+        ("musl", "cp312-cp312-musllinux_1_2_x86_64"),
+    ):
+        make_wheel(wheelhouse, "fastlib", "1.0.0", value, tag=tag)
+    make_wheel(wheelhouse, "newlib", "1.0.0", "new", tag="cp312-cp312-manylinux_2_39_x86_64")
+    lock = folder / "requirements.lock"
+    lock.write_text("fastlib==1.0.0\nnewlib==1.0.0\n")
+    return wheelhouse, lock
+
+
+def test_default_platform_takes_the_python312_manylinux_wheel_and_the_loader_imports_it(
+    tmp_path, platform_wheels, s3, s3_bucket
+):
+    wheelhouse, lock = platform_wheels
+    result = runner.invoke(
+        app,
+        ["deploy", "package-deps", "--bucket", s3_bucket, "--packages", "fastlib", "--lock", str(lock),
+         "--wheelhouse", str(wheelhouse), "--out", str(tmp_path / "dist")],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+
+    [zip_path] = (tmp_path / "dist").glob("*/data-science-libs.zip")
+    with zipfile.ZipFile(zip_path) as archive:
+        wheel = archive.read("fastlib-1.0.0.dist-info/WHEEL").decode()
+    assert "Tag: cp312-cp312-manylinux_2_28_x86_64" in wheel
+    manifest = json.loads(zip_path.with_name("data-science-libs.zip.manifest.json").read_text())
+    assert manifest["python"] == "3.12" and manifest["installed"] == {"fastlib": "1.0.0"}
+
+    folder = dl.load_dependencies(s3_bucket, dl.resolve_dependencies_key(s3_bucket), str(tmp_path / "libs"))
+    import fastlib
+
+    assert fastlib.VALUE == "al2023"
+    assert Path(fastlib.__file__).parent == folder / "fastlib"
+
+
+def test_a_library_without_a_wheel_for_the_lambda_platform_is_refused(tmp_path, platform_wheels):
+    wheelhouse, lock = platform_wheels
+    with pytest.raises(
+        PackagingError, match=r"newlib==1\.0\.0.*python3\.12 Lambda runtime is Amazon Linux 2023"
+    ):
+        packaging.build_package(
+            out_dir=tmp_path / "out", packages=["newlib"], lock=lock, wheelhouse=wheelhouse
+        )
+    with pytest.raises(
+        PackagingError, match=r"fastlib==1\.0\.0"
+    ):  # only the cp311 wheel is for glibc <= 2.26
+        packaging.build_package(
+            out_dir=tmp_path / "out",
+            packages=["fastlib"],
+            lock=lock,
+            wheelhouse=wheelhouse,
+            platforms=packaging.manylinux_platforms("2.26"),
+        )
+    assert not list((tmp_path / "out").iterdir())

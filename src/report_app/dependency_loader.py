@@ -1,7 +1,10 @@
-"""Load the report bot's heavy libraries (numpy, pandas, pyarrow, matplotlib, reportlab) from a zip in S3.
+"""Load the report bot's third-party libraries (the `[bot]` extra: numpy, pandas, pyarrow, matplotlib,
+reportlab, the LINE SDK, …) from a zip in S3.
 
-The Lambda deployment package stays small; at cold start the zip built by `tickerlake deploy package-deps`
-is downloaded, verified, unpacked into `/tmp/python-libs/<version>/` and put on `sys.path`.
+The Lambda function package holds only the project's modules (`tickerlake deploy package-function`); at
+cold start the zip built for the python3.12 runtime by `tickerlake deploy package-deps` is downloaded,
+verified, unpacked into `/tmp/python-libs/<version>/` and put on `sys.path`. Only boto3 (the runtime's)
+must be importable before: this module imports nothing else outside the standard library.
 
 What the seed system did wrong, and what this module does instead (docs/lambda-dependencies.md):
 
@@ -51,6 +54,8 @@ from typing import Any
 import boto3
 import botocore.config
 import botocore.exceptions
+
+from report_app.settings import DependencySettings
 
 __all__ = [
     "ArchiveTooLarge",
@@ -275,7 +280,7 @@ class _Resolved:
 
 def _resolve(client, bucket: str, prefix: str, version: str | None, name: str) -> _Resolved:
     prefix = _validate_prefix(prefix)
-    wanted = version if version is not None else os.environ.get("DEPENDENCIES_VERSION", "").strip()
+    wanted = version if version is not None else DependencySettings.from_env().version
     if wanted and wanted not in ("current", "previous"):
         return _Resolved(dependencies_key(wanted, prefix=prefix, name=name), wanted, None)
     pointer_name = pointer_key(prefix)
@@ -768,7 +773,7 @@ def load_dependencies(
     PosixPath('/tmp/python-libs/2025.01.3')
     """
     started = time.perf_counter()
-    root = Path(target_dir or os.environ.get("DEPENDENCIES_DIR") or DEFAULT_TARGET_DIR).absolute()
+    root = Path(target_dir or DependencySettings.from_env().target_dir or DEFAULT_TARGET_DIR).absolute()
     cache_key = (bucket, key, str(root))
     loaded = _LOADED.get(cache_key)
     if loaded is not None:
@@ -813,15 +818,14 @@ def load_configured_dependencies(*, target_dir: str | None = None, s3_client=Non
     `previous`; default the pointer's current version) + `DEPENDENCIES_NAME` (default `data-science-libs`).
     The pointer is read once per process.
     """
-    bucket = os.environ.get("DEPENDENCIES_BUCKET", "").strip()
+    settings = DependencySettings.from_env()
+    bucket = settings.bucket
     if not bucket:
         raise DependencyLoadError("DEPENDENCIES_BUCKET is not set: the bucket holding python-libs/")
-    explicit = os.environ.get("DEPENDENCIES_KEY", "").strip()
+    explicit = settings.key
     if explicit:
         return load_dependencies(bucket, explicit, target_dir, s3_client=s3_client)
-    prefix = os.environ.get("DEPENDENCIES_PREFIX", "").strip() or DEFAULT_PREFIX
-    version = os.environ.get("DEPENDENCIES_VERSION", "").strip()
-    name = os.environ.get("DEPENDENCIES_NAME", "").strip() or DEFAULT_NAME
+    prefix, version, name = settings.prefix or DEFAULT_PREFIX, settings.version, settings.name or DEFAULT_NAME
     cache_key = (bucket, prefix, version, name, target_dir or "")
     resolved = _RESOLVED.get(cache_key)
     if resolved is None:

@@ -1,19 +1,30 @@
-"""Build the report bot's dependencies zip for the Lambda platform, and publish it to S3.
+"""Build the report bot's Lambda packages, and publish them to S3.
 
-`tickerlake deploy package-deps` fronts this module. The steps, each a function:
+Two zips (docs/lambda-dependencies.md):
 
-1. `select_requirements`: the pins to install — the heavy libraries the report needs (numpy, pandas,
-   pyarrow, matplotlib, reportlab) with their versions read from `requirements.lock`, or a
-   `--requirements` file; transitive dependencies are constrained by the lock as well.
+- the **function package** (`tickerlake deploy package-function`): the project's own modules the handler
+  imports (`report_app`, `lake`, `schemas`, `pipelines`, with their fonts and data files), uploaded to the
+  fixed key Terraform deploys (`lambda/report_app.zip`, variable `lambda_package_key`);
+- the **dependencies zip** (`tickerlake deploy package-deps`): the third-party libraries, which the function
+  loads from S3 at cold start (`report_app.dependency_loader`).
+
+The dependencies zip, step by step, each a function:
+
+1. `select_requirements`: the pins to install — by default the `[bot]` extra of the installed `tickerlake`
+   (`bot_packages`: what the Lambda imports besides the runtime's boto3) with their versions read from the
+   lock (`requirements.lock`, shipped in this package), or a `--requirements` file; transitive dependencies
+   are constrained by the lock as well.
 2. `install_requirements`: `pip install --target` for the Lambda's Python and platform (binary wheels
-   only), from PyPI or, offline, from a local folder of wheels (`--no-index --find-links`).
+   only; python3.12 on Amazon Linux 2023, glibc 2.34), from PyPI or, offline, from a local folder of
+   wheels (`--no-index --find-links`).
 3. `build_zip`: a deterministic zip (sorted entries, fixed timestamps and modes, no `__pycache__`,
    `*.pyc`, `tests/` folders or `bin/` scripts), and its manifest.
 4. `upload_package`: zip + manifest to `s3://bucket/python-libs/<version>/` with SSE AES256 and metadata
    `sha256`/`size`, then the pointer `python-libs/current.json` (keeping `previous`) — last, so a
    reader never sees a pointer to a missing zip.
 
-`promote_version` / `rollback` rewrite the pointer only.
+`promote_version` / `rollback` rewrite the pointer only. `build_function_package` /
+`upload_function_package` make and publish the function package.
 
 Examples
 --------
@@ -21,10 +32,16 @@ Examples
 >>> build = packaging.build_package(out_dir="dist/lambda-deps")                    # doctest: +SKIP
 >>> packaging.upload_package(build, "my-deploy-bucket")["version"]                 # doctest: +SKIP
 '3f1c9a0b2d4e'
+>>> function = packaging.build_function_package(out_dir="dist/lambda")            # doctest: +SKIP
+>>> packaging.upload_function_package(function, "my-deploy-bucket")["key"]        # doctest: +SKIP
+'lambda/report_app.zip'
 """
 
+import base64
 import dataclasses
 import hashlib
+import importlib.metadata
+import importlib.util
 import json
 import os
 import re
@@ -54,11 +71,17 @@ from report_app.dependency_loader import (
 
 __all__ = [
     "DEFAULT_ARCH",
+    "DEFAULT_FUNCTION_KEY",
     "DEFAULT_GLIBC",
-    "DEFAULT_PACKAGES",
+    "DEFAULT_LOCK",
     "DEFAULT_PYTHON_VERSION",
+    "FUNCTION_PACKAGES",
+    "LAMBDA_RUNTIME",
     "BuildResult",
+    "FunctionBuild",
     "PackagingError",
+    "bot_packages",
+    "build_function_package",
     "build_package",
     "build_zip",
     "install_requirements",
@@ -67,16 +90,31 @@ __all__ = [
     "read_lock_pins",
     "rollback",
     "select_requirements",
+    "upload_function_package",
     "upload_package",
 ]
 
-DEFAULT_PACKAGES = ("numpy", "pandas", "pyarrow", "matplotlib", "reportlab")
-DEFAULT_PYTHON_VERSION = "3.11"
-# The python3.11 Lambda runtime runs on Amazon Linux 2: glibc 2.26. A wheel built for a newer glibc
-# (manylinux_2_27, _2_28) installs fine here but fails to import there, so it must not be selected.
-DEFAULT_GLIBC = "2.26"
+#: The Lambda runtime the packages are built for: Python 3.12 on Amazon Linux 2023 (glibc 2.34), where the
+#: locked numpy / pyarrow ship wheels (manylinux_2_28). The python3.11 runtime (Amazon Linux 2, glibc 2.26)
+#: has none for them. A wheel for a newer glibc than the runtime's installs here but fails to import there,
+#: so only manylinux tags up to DEFAULT_GLIBC are selected.
+LAMBDA_RUNTIME = "python3.12"
+DEFAULT_PYTHON_VERSION = "3.12"
+DEFAULT_GLIBC = "2.34"
 DEFAULT_ARCH = "x86_64"
-DEFAULT_LOCK = "requirements.lock"
+#: The lock shipped in this package (a copy of the repository's requirements.lock, `make lock` writes both):
+#: the default works from an installed package as from a checkout.
+DEFAULT_LOCK = Path(__file__).with_name("requirements.lock")
+#: The extra whose requirements are the dependencies zip by default.
+BOT_EXTRA = "bot"
+DISTRIBUTION = "tickerlake"
+
+#: The project's packages the handler imports (report_app.service imports pipelines.sources.universe);
+#: glue, dagster_project and tickerlake_cli stay out.
+FUNCTION_PACKAGES = ("report_app", "lake", "schemas", "pipelines")
+#: Terraform's `lambda_package_key` default (infra/variables.tf).
+DEFAULT_FUNCTION_KEY = "lambda/report_app.zip"
+FUNCTION_EXCLUDED_SUFFIXES = (".pyc", ".pyo", ".lock")  # the lock is for the packager, not the function
 
 ZIP_DATE_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest a zip can record: reproducible archives
 EXCLUDED_DIRS = frozenset({"__pycache__", "tests"})
@@ -129,13 +167,40 @@ def _requirement_lines(path: Path) -> list[str]:
     return lines
 
 
+def bot_packages(distribution: str = DISTRIBUTION, extra: str = BOT_EXTRA) -> list[str]:
+    """Names of the requirements of an extra of the installed distribution (default: tickerlake[bot]).
+
+    Read from the installed metadata, so it is the same from a checkout (editable install) and from a wheel.
+    """
+    try:
+        requires = importlib.metadata.requires(distribution) or []
+    except importlib.metadata.PackageNotFoundError:
+        raise PackagingError(
+            f"the {distribution!r} distribution is not installed: install it, or pass --packages / --requirements"
+        ) from None
+    names: list[str] = []
+    marker = re.compile(rf"""extra\s*==\s*['"]{re.escape(extra)}['"]""")
+    for requirement in requires:
+        spec, _, markers = requirement.partition(";")
+        if not marker.search(markers):
+            continue
+        name = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", spec)
+        if name and name.group(1) not in names:
+            names.append(name.group(1))
+    if not names:
+        raise PackagingError(
+            f"{distribution}[{extra}] has no requirements: is the installed metadata current?"
+        )
+    return names
+
+
 def select_requirements(
     packages: Iterable[str] | None = None,
     *,
     requirements_file: str | os.PathLike[str] | None = None,
     lock: str | os.PathLike[str] | None = DEFAULT_LOCK,
 ) -> list[str]:
-    """Exact pins to install: `name==version` for each package (default: the heavy report libraries).
+    """Exact pins to install: `name==version` for each package (default: `bot_packages()`).
 
     A package given without a version takes its pin from the lock; one that is neither pinned nor in the
     lock is refused (a Lambda bundle is never resolved to "whatever is newest").
@@ -144,7 +209,7 @@ def select_requirements(
         wanted = _requirement_lines(Path(requirements_file))
         source = str(requirements_file)
     else:
-        wanted = list(packages or DEFAULT_PACKAGES)
+        wanted = list(packages or bot_packages())
         source = "the package list"
     if not wanted:
         raise PackagingError(f"no requirements to package in {source}")
@@ -174,12 +239,14 @@ def select_requirements(
 def manylinux_platforms(glibc: str = DEFAULT_GLIBC, arch: str = DEFAULT_ARCH) -> list[str]:
     """pip `--platform` tags for every manylinux wheel that runs on that glibc, newest first.
 
+    >>> manylinux_platforms("2.34")[:2]
+    ['manylinux_2_34_x86_64', 'manylinux_2_33_x86_64']
     >>> manylinux_platforms("2.19")
     ['manylinux_2_19_x86_64', 'manylinux_2_18_x86_64', 'manylinux_2_17_x86_64', 'manylinux2014_x86_64']
     """
     match = re.fullmatch(r"2\.(\d+)", glibc.strip())
     if not match or int(match.group(1)) < 17:
-        raise PackagingError(f"invalid glibc version {glibc!r}: expected 2.N with N >= 17 (e.g. 2.26)")
+        raise PackagingError(f"invalid glibc version {glibc!r}: expected 2.N with N >= 17 (e.g. 2.34)")
     if arch not in ("x86_64", "aarch64"):
         raise PackagingError(f"invalid architecture {arch!r}: expected x86_64 or aarch64")
     minor = int(match.group(1))
@@ -211,7 +278,9 @@ def install_requirements(
 ) -> None:
     """`pip install --target` binary wheels for the given platform/Python (never this machine's)."""
     if not re.fullmatch(r"3\.\d{1,2}", python_version):
-        raise PackagingError(f"invalid Python version {python_version!r}: expected e.g. 3.11")
+        raise PackagingError(
+            f"invalid Python version {python_version!r}: expected e.g. {DEFAULT_PYTHON_VERSION}"
+        )
     command = [
         sys.executable, "-m", "pip", "install", "--target", str(target), "--only-binary=:all:",
         "--python-version", python_version, "--implementation", implementation, "--no-compile",
@@ -237,9 +306,9 @@ def install_requirements(
         if "No matching distribution" in result.stderr or "Could not find a version" in result.stderr:
             hint = (
                 f" (no binary wheel of that version for Python {python_version} on {platforms[0]}"
-                f"{' or older' if len(platforms) > 1 else ''}: the python3.11 Lambda runtime is Amazon "
-                "Linux 2, glibc 2.26; pin a version that ships such a wheel, or target another runtime "
-                "with --glibc / --platform)"
+                f"{' or older' if len(platforms) > 1 else ''}: the {LAMBDA_RUNTIME} Lambda runtime is "
+                f"Amazon Linux 2023, glibc {DEFAULT_GLIBC}; pin a version that ships such a wheel, or target "
+                "another runtime with --python-version / --glibc / --platform)"
             )
         raise PackagingError(f"pip could not install the requirements: {detail}{hint}")
 
@@ -294,10 +363,14 @@ def _files_to_pack(root: Path) -> list[tuple[str, Path]]:
 def build_zip(source: str | os.PathLike[str], zip_path: str | os.PathLike[str]) -> ZipStats:
     """Zip a folder deterministically: same files in, same bytes out (sorted, fixed dates and modes)."""
     root = Path(source)
-    destination = Path(zip_path)
     files = _files_to_pack(root)
     if not files:
         raise PackagingError(f"nothing to package in {root}")
+    return _write_zip(files, Path(zip_path))
+
+
+def _write_zip(files: Sequence[tuple[str, Path]], destination: Path) -> ZipStats:
+    """(entry name, file) pairs, already sorted by name, into a reproducible zip written atomically."""
     partial = destination.with_name(destination.name + ".partial")
     uncompressed = 0
     try:
@@ -557,3 +630,159 @@ def rollback(bucket: str, *, prefix: str = DEFAULT_PREFIX, s3_client=None) -> di
     if not previous:
         raise PackagingError(f"s3://{bucket}/{pointer_key(prefix)} records no previous version")
     return _write_pointer(client, bucket, prefix, previous, current)
+
+
+# ----------------------------------------------------------------------------------- function package
+
+_FUNCTION_KEY_RE = re.compile(
+    r"^[A-Za-z0-9_./-]+\.zip$"
+)  # as infra/variables.tf validates lambda_package_key
+#: What goes into the function package besides modules: the package data pyproject.toml ships (fonts and
+#: their licences, the bundled universe, JSON). Anything else in a source folder (editor files, the lock,
+#: caches) stays out.
+FUNCTION_SUFFIXES = (".py", ".csv", ".json", ".ttf", ".txt", ".md")
+
+
+@dataclasses.dataclass(frozen=True)
+class FunctionBuild:
+    """A built function package: the zip, its manifest file and the manifest itself."""
+
+    zip_path: Path
+    manifest_path: Path
+    manifest: dict[str, Any]
+
+    @property
+    def sha256(self) -> str:
+        return self.manifest["sha256"]
+
+    @property
+    def source_code_hash(self) -> str:
+        """Base64 of the SHA-256: what Terraform's `source_code_hash` and Lambda's `CodeSha256` show."""
+        return self.manifest["source_code_hash"]
+
+
+def _validate_function_key(key: str) -> str:
+    if (
+        not isinstance(key, str)
+        or not _FUNCTION_KEY_RE.match(key)
+        or key.startswith("/")
+        or ".." in key.split("/")
+    ):
+        raise PackagingError(f"invalid function package key {key!r}: expected a relative key ending in .zip")
+    return key
+
+
+def _package_folder(name: str) -> Path:
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name or ""):
+        raise PackagingError(f"invalid package name {name!r}: expected a top-level Python package")
+    spec = importlib.util.find_spec(name)
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    if spec is None or len(locations) != 1 or not Path(locations[0]).is_dir():
+        raise PackagingError(
+            f"package {name!r} is not an importable regular package here: install tickerlake"
+        )
+    return Path(locations[0])
+
+
+def _function_files(packages: Sequence[str]) -> list[tuple[str, Path]]:
+    files: list[tuple[str, Path]] = []
+    for name in packages:
+        folder = _package_folder(name)
+        for entry, path in _files_to_pack(folder):
+            if entry.endswith(FUNCTION_SUFFIXES):
+                files.append((f"{name}/{entry}", path))
+    files.sort(key=lambda item: item[0])
+    return files
+
+
+def _distribution_version() -> str | None:
+    try:
+        return importlib.metadata.version(DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def build_function_package(
+    *,
+    out_dir: str | os.PathLike[str],
+    packages: Sequence[str] = FUNCTION_PACKAGES,
+    name: str = "report_app",
+) -> FunctionBuild:
+    """Zip the project's packages the Lambda imports into `<out_dir>/<name>.zip` (+ `.manifest.json`).
+
+    The modules come from where Python imports them (a checkout's `src/` or an installed wheel). The zip is
+    reproducible: the same sources give the same bytes, hence the same SHA-256 and `source_code_hash`.
+    """
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}", name or ""):
+        raise PackagingError(f"invalid function package name {name!r}: expected e.g. 'report_app'")
+    if not packages:
+        raise PackagingError("no packages to put in the function package")
+    files = _function_files(list(packages))
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    zip_path = out / f"{name}.zip"
+    stats = _write_zip(files, zip_path)
+    manifest = {
+        "format": MANIFEST_FORMAT,
+        "name": name,
+        "tickerlake_version": _distribution_version(),
+        "handler": "report_app.lambda_handler.handler",
+        "runtime": LAMBDA_RUNTIME,
+        "packages": list(packages),
+        "sha256": stats.sha256,
+        "source_code_hash": base64.b64encode(bytes.fromhex(stats.sha256)).decode(),
+        "size": stats.size,
+        "file_count": stats.file_count,
+        "uncompressed_size": stats.uncompressed_size,
+        "built_at": datetime.now(UTC).replace(microsecond=0).isoformat(),
+    }
+    manifest_path = out / f"{name}.zip.manifest.json"
+    manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return FunctionBuild(zip_path, manifest_path, manifest)
+
+
+def upload_function_package(
+    build: FunctionBuild, bucket: str, *, key: str = DEFAULT_FUNCTION_KEY, s3_client=None
+) -> dict[str, Any]:
+    """Upload the function package to `s3://bucket/<key>` (SSE AES256, metadata sha256) and its manifest.
+
+    The key is fixed (Terraform's `lambda_package_key`); the deploy bucket's versioning keeps the earlier
+    packages. The same bytes are not uploaded again. Returns bucket, key, sha256, source_code_hash, size,
+    version_id (None on an unversioned bucket) and `uploaded` (False if S3 already held these bytes).
+    """
+    _validate_function_key(key)
+    client = s3_client or _s3_client()
+    existing = _head(client, bucket, key)
+    uploaded = (existing or {}).get("Metadata", {}).get("sha256") != build.sha256
+    if uploaded:
+        client.upload_file(
+            str(build.zip_path),
+            bucket,
+            key,
+            ExtraArgs={
+                "ServerSideEncryption": "AES256",
+                "ContentType": "application/zip",
+                "Metadata": {
+                    "sha256": build.sha256,
+                    "size": str(build.manifest["size"]),
+                    "tickerlake-version": str(build.manifest.get("tickerlake_version") or "unknown"),
+                },
+            },
+        )
+        existing = _head(client, bucket, key)
+        client.put_object(
+            Bucket=bucket,
+            Key=manifest_key(key),
+            Body=(json.dumps({**build.manifest, "key": key}, indent=2, sort_keys=True) + "\n").encode(),
+            ContentType="application/json",
+            ServerSideEncryption="AES256",
+        )
+    return {
+        "bucket": bucket,
+        "key": key,
+        "sha256": build.sha256,
+        "source_code_hash": build.source_code_hash,
+        "size": build.manifest["size"],
+        "version_id": (existing or {}).get("VersionId"),
+        "uploaded": uploaded,
+    }
