@@ -605,9 +605,9 @@ def test_every_line_api_call_carries_the_timeout(service, monkeypatch):
 
 
 def _settings_of(lake, line_api, tmp_path, name: str, **overrides):
-    from lake.config import Settings
+    from report_app.settings import ReportSettings
 
-    return Settings(
+    return ReportSettings(
         lake_uri=lake.uri,
         cache_sqlite_path=tmp_path / name / "cache.db",
         line_channel_secret=SECRET,

@@ -8,28 +8,18 @@ redefining partitions.
 """
 
 import datetime as dt
-import os
 
 import dagster as dg
 
+from dagster_project.settings import DagsterSettings
 from lake import layout
 
-DEFAULT_START = "2015-01"
 MONTH_FORMAT = "%Y-%m"
 
 
 def partitions_start() -> str:
     """The first month partition: TICKERLAKE_PARTITIONS_START as YYYY-MM (a date is read as its month)."""
-    value = (os.environ.get("TICKERLAKE_PARTITIONS_START") or DEFAULT_START).strip()
-    try:
-        return layout.validate_month(value)
-    except ValueError:
-        try:
-            return layout.month_of(value)
-        except ValueError:
-            raise ValueError(
-                f"TICKERLAKE_PARTITIONS_START {value!r} is not valid: expected a month as YYYY-MM"
-            ) from None
+    return DagsterSettings.from_env().partitions_start
 
 
 month_partitions = dg.MonthlyPartitionsDefinition(

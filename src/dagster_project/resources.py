@@ -6,6 +6,10 @@
 `scope` is set per run (run config, the launchpad's `resources.scope.config`): the tickers and the dates
 inside the run's months; left empty, the whole universe and the whole months.
 
+The lake URI reaches the resource as `dagster.EnvVar("TICKERLAKE_LAKE_URI")` when the variable is set: the
+UI shows the variable, not its value, and the value is read where the run executes. The run config
+(``resources.lake.config.uri``) still overrides it. Without the variable the default ``./lake`` is used.
+
 Tests and `tickerlake run` pass their own values to `build_resources`; nothing is monkeypatched.
 """
 
@@ -15,9 +19,10 @@ import functools
 import dagster as dg
 
 from lake import Lake, layout
-from lake.config import Settings
+from lake.config import LakeSettings
 
 DEFAULT_SOURCE = {"local": "sample", "aws": "yahoo"}
+LAKE_URI = dg.EnvVar(LakeSettings.variable_of("lake_uri"))  # TICKERLAKE_LAKE_URI
 
 
 @functools.lru_cache(maxsize=8)
@@ -79,17 +84,19 @@ class ScopeResource(dg.ConfigurableResource):
 def build_resources(
     deployment: str | None = None, lake_uri: str | None = None, source: str | None = None
 ) -> dict[str, object]:
-    settings = Settings.from_env()
+    settings = LakeSettings.from_env(lake_uri=lake_uri)
     deployment = (deployment or settings.deployment).lower()
     if deployment not in DEFAULT_SOURCE:
         raise ValueError(f"deployment {deployment!r} is not valid: expected 'local' or 'aws'")
-    uri = lake_uri or settings.lake_uri
+    uri = settings.lake_uri
     if deployment == "aws" and not uri.startswith("s3://"):
         raise ValueError(
             f"TICKERLAKE_LAKE_URI {uri!r} is not valid for the aws deployment: expected s3://bucket/prefix"
         )
     return {
-        "lake": LakeResource(uri=uri),
+        "lake": LakeResource(
+            uri=uri if lake_uri or "lake_uri" not in settings.model_fields_set else LAKE_URI
+        ),
         "source": SourceResource(name=source or DEFAULT_SOURCE[deployment]),
         "scope": ScopeResource.configure_at_launch(),
     }

@@ -12,12 +12,12 @@ Examples
 ...            params=["'D05.SI'", "DATE '2025-01-02'"])  # doctest: +SKIP
 """
 
-import os
 from collections.abc import Sequence
 
 import pandas as pd
 
 from glue.catalog import database_name
+from glue.settings import GlueSettings
 from glue.translate import parse_query
 from lake.exceptions import LakeError
 
@@ -32,7 +32,7 @@ class AthenaQueryFailed(LakeError):
 
 def workgroup_name(name: str | None = None) -> str:
     """`name`, else TICKERLAKE_ATHENA_WORKGROUP, else `tickerlake` (the workgroup infra/ creates)."""
-    return name or os.environ.get("TICKERLAKE_ATHENA_WORKGROUP") or DEFAULT_WORKGROUP
+    return name or GlueSettings.from_env().athena_workgroup or DEFAULT_WORKGROUP
 
 
 def _wrangler_errors(wr) -> tuple[type[Exception], ...]:

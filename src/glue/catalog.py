@@ -25,10 +25,10 @@ Examples
 
 import copy
 import json
-import os
 from collections.abc import Mapping
 from typing import Any
 
+from glue.settings import GlueSettings
 from lake import layout
 from lake.exceptions import InvalidArgumentValue
 
@@ -80,7 +80,7 @@ _VOLATILE_PARAMETERS = ("transient_lastDdlTime",)
 
 def database_name(name: str | None = None) -> str:
     """The Glue database: `name`, else TICKERLAKE_GLUE_DATABASE, else `tickerlake`."""
-    name = name or os.environ.get("TICKERLAKE_GLUE_DATABASE") or "tickerlake"
+    name = name or GlueSettings.from_env().glue_database
     if not name.replace("_", "").isalnum() or not name.islower() or len(name) > 255:
         raise InvalidArgumentValue(
             f"Glue database {name!r} is not valid: expected 1-255 characters of a-z, 0-9 and '_'"

@@ -34,7 +34,6 @@ Examples
 """
 
 import datetime as dt
-import os
 import re
 import threading
 from collections import OrderedDict
@@ -127,22 +126,14 @@ class Limits:
     def from_env(cls, **overrides) -> "Limits":
         """Defaults from TICKERLAKE_SQL_TIMEOUT, TICKERLAKE_SQL_MEMORY_LIMIT and TICKERLAKE_SQL_MAX_ROWS, then
         the `overrides` that are not None."""
+        from glue.settings import GlueSettings
+
+        settings = GlueSettings.from_env()  # a bad value is one line naming the variable
         values: dict[str, object] = {
-            "timeout": DEFAULT_TIMEOUT,
-            "memory_limit": DEFAULT_MEMORY_LIMIT,
-            "max_rows": DEFAULT_MAX_ROWS,
+            "timeout": DEFAULT_TIMEOUT if settings.sql_timeout is None else settings.sql_timeout,
+            "memory_limit": settings.sql_memory_limit or DEFAULT_MEMORY_LIMIT,
+            "max_rows": DEFAULT_MAX_ROWS if settings.sql_max_rows is None else settings.sql_max_rows,
         }
-        for name, variable, parse in (
-            ("timeout", "TICKERLAKE_SQL_TIMEOUT", float),
-            ("memory_limit", "TICKERLAKE_SQL_MEMORY_LIMIT", str),
-            ("max_rows", "TICKERLAKE_SQL_MAX_ROWS", int),
-        ):
-            text = os.environ.get(variable)
-            if text:
-                try:
-                    values[name] = parse(text)
-                except ValueError:
-                    raise ValueError(f"{variable}={text!r} is not a valid {name.replace('_', ' ')}") from None
         values.update({k: v for k, v in overrides.items() if v is not None})
         if values.get("timeout") == 0:
             values["timeout"] = None

@@ -26,7 +26,6 @@ import datetime as dt
 import hashlib
 import json
 import logging
-import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -189,7 +188,9 @@ class SnsSink:
 def default_sink() -> list[AlertSink]:
     """The log sink, plus an ``SnsSink`` when ``TICKERLAKE_ALERT_SNS_TOPIC`` is set."""
     sinks: list[AlertSink] = [LogSink()]
-    topic = os.environ.get(SNS_TOPIC_ENV, "").strip()
+    from lake.config import LakeSettings
+
+    topic = LakeSettings.from_env().alert_topic_arn  # TICKERLAKE_ALERT_SNS_TOPIC or ALERTS_TOPIC_ARN
     if topic:
         sinks.append(SnsSink(topic))
     return sinks

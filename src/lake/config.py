@@ -1,80 +1,224 @@
-"""Typed settings filled from environment variables (names in shared/INTERFACE.md)."""
+"""Typed settings filled from environment variables: the base every package's settings class builds on.
+
+Each package that reads configuration declares one `EnvSettings` subclass next to its code
+(`lake.config.LakeSettings`, `glue.settings.GlueSettings`, `pipelines.settings.PipelineSettings`,
+`dagster_project.settings.DagsterSettings`, `report_app.settings.ReportSettings`); every variable the code
+reads is a field of one of them, named after the variable (README, "Configuration", lists them all and
+`tests/test_settings.py` keeps the list complete).
+
+Rules shared by every class (pydantic-settings does the reading and the type checks):
+
+- a variable that is unset or empty takes the field's default;
+- surrounding blanks are stripped;
+- a bad value is one `ConfigError` line naming the variable and the value
+  (``CACHE_TTL_HOURS must be a number, got 'x'``), never a pydantic report;
+- settings are frozen; ``settings.replace(lake_uri=...)`` is a validated copy.
+
+Examples
+--------
+>>> LakeSettings.from_env().lake_uri                                   # doctest: +SKIP
+'./lake'
+>>> LakeSettings.from_env(lake_uri="s3://bucket/lake").deployment      # doctest: +SKIP
+'aws'
+"""
+
+from __future__ import annotations
 
 import os
-import tempfile
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Mapping
+from typing import Any, Literal, Self
+
+from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from lake.exceptions import InvalidArgumentValue
+
+__all__ = ["ConfigError", "EnvSettings", "LakeSettings", "Settings", "env"]
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
-def _env(name: str, default: str | None = None) -> str | None:
-    value = os.environ.get(name)
-    return value if value not in (None, "") else default
+_VARIABLE_NAMES: dict[type, tuple[str, ...]] = {}  # settings class → the variables it reads
+_FROM_ENV: dict[tuple, Any] = {}  # (class, their values) → the frozen settings made from them
 
 
-def _number(name: str, default, kind, expected: str):
-    raw = os.environ.get(name, "")
-    if raw == "":
-        return default
-    try:
-        return kind(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be {expected}, got {raw!r}") from None
+class ConfigError(InvalidArgumentValue):
+    """An environment variable holds a value its setting cannot take (the message names both)."""
 
 
-def env_float(name: str, default: float) -> float:
-    """A number from the environment; unset or empty gives `default`; a bad value is refused naming the variable."""
-    return _number(name, default, float, "a number")
-
-
-def env_int(name: str, default: int) -> int:
-    """A whole number from the environment; unset or empty gives `default`."""
-    return _number(name, default, int, "a whole number")
-
-
-@dataclass(frozen=True)
-class Settings:
-    """One configuration object; `Settings.from_env()` reads the process environment."""
-
-    lake_uri: str = "./lake"
-    glue_database: str = "tickerlake"
-    deployment: str = "local"
-    cache_backend: str = "hybrid"
-    cache_ttl_hours: float = 24.0
-    cache_sqlite_path: Path = field(
-        default_factory=lambda: Path(tempfile.gettempdir()) / "tickerlake" / "cache.db"
+def env(variable: str, default: Any = None, *also: str, **constraints: Any) -> Any:
+    """A settings field read from `variable` (then the older names `also`), with pydantic `constraints`."""
+    return Field(
+        default,
+        validation_alias=AliasChoices(variable, *also) if also else variable,
+        **constraints,
     )
-    pdf_bucket_name: str | None = None
-    pdf_url_expiration_hours: float = 24.0
-    line_channel_secret: str | None = None
-    line_channel_access_token: str | None = None
-    line_api_base_url: str | None = None
-    openai_api_key: str | None = None
+
+
+_EXPECTED = {
+    "float_parsing": "a number",
+    "float_type": "a number",
+    "int_parsing": "a whole number",
+    "int_from_float": "a whole number",
+    "int_type": "a whole number",
+    "bool_parsing": "1 or 0 (true/false, yes/no, on/off)",
+    "bool_type": "1 or 0 (true/false, yes/no, on/off)",
+    "greater_than": "greater than {gt}",
+    "greater_than_equal": "at least {ge}",
+    "less_than": "less than {lt}",
+    "less_than_equal": "at most {le}",
+    "string_pattern_mismatch": "of the form {pattern}",
+    "literal_error": "one of {expected}",
+}
+
+
+class EnvSettings(BaseSettings):
+    """Base of the settings classes: environment variables → typed, validated, frozen values."""
+
+    model_config = SettingsConfigDict(
+        env_ignore_empty=True,
+        frozen=True,
+        populate_by_name=True,
+        extra="forbid",
+        str_strip_whitespace=True,
+        case_sensitive=True,
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _blank_is_unset(cls, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            return {k: v for k, v in data.items() if not (isinstance(v, str) and not v.strip())}
+        return data
 
     @classmethod
-    def from_env(cls) -> "Settings":
-        backend = (_env("CACHE_BACKEND", "hybrid") or "hybrid").lower()
-        if backend not in ("hybrid", "s3", "sqlite"):
-            raise ValueError(f"CACHE_BACKEND must be one of hybrid, s3, sqlite; got {backend!r}")
-        lake_uri = _env("TICKERLAKE_LAKE_URI", "./lake") or "./lake"
-        deployment = (
-            _env("TICKERLAKE_DEPLOYMENT") or ("aws" if lake_uri.startswith("s3://") else "local")
-        ).lower()
-        if deployment not in ("local", "aws"):
-            raise ValueError(f"TICKERLAKE_DEPLOYMENT must be 'local' or 'aws'; got {deployment!r}")
-        sqlite_path = _env("CACHE_SQLITE_PATH")
-        return cls(
-            lake_uri=lake_uri,
-            glue_database=_env("TICKERLAKE_GLUE_DATABASE", "tickerlake") or "tickerlake",
-            deployment=deployment,
-            cache_backend=backend,
-            cache_ttl_hours=env_float("CACHE_TTL_HOURS", 24.0),
-            cache_sqlite_path=Path(sqlite_path)
-            if sqlite_path
-            else Path(tempfile.gettempdir()) / "tickerlake" / "cache.db",
-            pdf_bucket_name=_env("PDF_BUCKET_NAME"),
-            pdf_url_expiration_hours=env_float("PDF_URL_EXPIRATION_HOURS", 24.0),
-            line_channel_secret=_env("LINE_CHANNEL_SECRET"),
-            line_channel_access_token=_env("LINE_CHANNEL_ACCESS_TOKEN"),
-            line_api_base_url=_env("LINE_API_BASE_URL"),
-            openai_api_key=_env("OPENAI_API_KEY"),
-        )
+    def variable_of(cls, field_name: str) -> str:
+        """The environment variable a field is read from (its first name)."""
+        alias = cls.model_fields[field_name].validation_alias
+        if isinstance(alias, AliasChoices):
+            alias = alias.choices[0]
+        return str(alias) if alias else field_name.upper()
+
+    @classmethod
+    def variables(cls) -> dict[str, str]:
+        """{variable: field name} of every variable the class reads (older names included)."""
+        found: dict[str, str] = {}
+        for name, info in cls.model_fields.items():
+            alias = info.validation_alias
+            choices = alias.choices if isinstance(alias, AliasChoices) else [alias or name.upper()]
+            for choice in choices:
+                found[str(choice)] = name
+        return found
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> Self:
+        """The settings from the process environment, `overrides` (field names, None ignored) taking
+        precedence; a bad value raises one `ConfigError` line naming the variable and the value.
+
+        Without overrides the result is reused while the class's variables keep their values: hot paths
+        (a calendar lookup per ticker reads the universe setting) pay a dictionary lookup, not a
+        pydantic validation (~1 ms)."""
+        given = {k: v for k, v in overrides.items() if v is not None}
+        key = None
+        if not given:
+            names = _VARIABLE_NAMES.get(cls)
+            if names is None:
+                names = _VARIABLE_NAMES[cls] = tuple(cls.variables())
+            key = (cls, tuple(os.environ.get(name) for name in names))
+            cached = _FROM_ENV.get(key)
+            if cached is not None:
+                return cached
+        try:
+            settings = cls(**given)
+        except ValidationError as exc:
+            raise ConfigError(cls._one_line(exc)) from None
+        if key is not None:
+            if len(_FROM_ENV) >= 256:
+                _FROM_ENV.clear()
+            _FROM_ENV[key] = settings
+        return settings
+
+    @classmethod
+    def from_mapping(cls, environ: Mapping[str, str]) -> Self:
+        """The settings from `environ` instead of the process environment (empty values ignored)."""
+        known = cls.variables()
+        values = {k: v for k, v in environ.items() if k in known and str(v).strip()}
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            raise ConfigError(cls._one_line(exc)) from None
+
+    def replace(self, **changes: Any) -> Self:
+        """A validated copy with `changes` (field names) applied."""
+        values = self.model_dump(include=self.model_fields_set)  # derived values are derived again
+        values.update(changes)
+        try:
+            return type(self).model_validate(values)
+        except ValidationError as exc:
+            raise ConfigError(self._one_line(exc)) from None
+
+    @classmethod
+    def _one_line(cls, exc: ValidationError) -> str:
+        error = exc.errors(include_url=False)[0]
+        loc = str(error["loc"][0]) if error["loc"] else ""
+        variable = cls.variable_of(loc) if loc in cls.model_fields else (loc or cls.__name__)
+        template = _EXPECTED.get(error["type"])
+        if template is None:
+            expected = error["msg"].removeprefix("Value error, ")
+            return f"{variable} {expected}, got {error['input']!r}"
+        ctx = {
+            k: int(v) if isinstance(v, float) and v.is_integer() else v
+            for k, v in (error.get("ctx") or {}).items()
+        }
+        expected = template.format(**ctx)
+        return f"{variable} must be {expected}, got {error['input']!r}"
+
+
+class LakeSettings(EnvSettings):
+    """Where the lake is and how this deployment runs (read by `lake`, and by every layer above)."""
+
+    lake_uri: str = env(
+        "TICKERLAKE_LAKE_URI",
+        "./lake",
+        description="the lake: file:///abs/path, a path or s3://bucket/prefix",
+    )
+    deployment: Literal["local", "aws"] | None = env(
+        "TICKERLAKE_DEPLOYMENT", None, description="local or aws; default from the lake URI"
+    )
+    log_level: Literal[LOG_LEVELS] = env(  # type: ignore[valid-type]
+        "TICKERLAKE_LOG_LEVEL", "WARNING", description="what the tickerlake.* loggers write"
+    )
+    log_format: Literal["auto", "json", "text"] = env(
+        "TICKERLAKE_LOG_FORMAT", "auto", description="json, text, or auto (json on AWS Lambda)"
+    )
+    alert_topic_arn: str | None = env(
+        "TICKERLAKE_ALERT_SNS_TOPIC",
+        None,
+        "ALERTS_TOPIC_ARN",
+        description="SNS topic the quarantine and quality alerts publish to",
+    )
+
+    @field_validator("deployment", "log_level", "log_format", mode="before")
+    @classmethod
+    def _folded(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        return value.strip().upper() if value.strip().upper() in LOG_LEVELS else value.strip().lower()
+
+    @field_validator("lake_uri")
+    @classmethod
+    def _lake_uri(cls, value: str) -> str:
+        if not value:
+            raise ValueError("must be file:///abs/path, a path or s3://bucket/prefix")
+        return value
+
+    @model_validator(mode="after")
+    def _deployment_from_uri(self) -> Self:
+        if self.deployment is None:
+            object.__setattr__(self, "deployment", "aws" if self.lake_uri.startswith("s3://") else "local")
+        return self
+
+
+#: The name earlier code imports; `Settings.from_env().lake_uri` keeps working. The report bot's settings
+#: (cache, PDF, LINE, OpenAI) moved to `report_app.settings.ReportSettings`.
+Settings = LakeSettings

@@ -123,7 +123,10 @@ class SqliteTier:
             return self._connect()
         except sqlite3.DatabaseError as exc:  # a damaged file: set it aside and start an empty cache
             aside = self.path.with_name(self.path.name + f".corrupt-{int(time.time())}")
-            log.warning("cache l1 unreadable path=%s error=%s; moved to %s", self.path, exc, aside)
+            log.warning(
+                "cache l1 unreadable: moved aside",
+                extra={"path": str(self.path), "error": str(exc), "aside": str(aside)},
+            )
             self.path.rename(aside)
             return self._connect()
 
@@ -284,10 +287,16 @@ class ReportCache:
         try:
             hours = float(self.ttl_policy(symbol))
         except Exception as exc:
-            log.warning("cache ttl policy failed ticker=%s error=%s; using %s", symbol, exc, self.ttl)
+            log.warning(
+                "cache ttl policy failed: using the default TTL",
+                extra={"ticker": symbol, "error": str(exc), "ttl_hours": self.ttl.total_seconds() / 3600},
+            )
             return self.ttl
         if not hours > 0 or hours == float("inf"):
-            log.warning("cache ttl policy answered %r hours for ticker=%s; using %s", hours, symbol, self.ttl)
+            log.warning(
+                "cache ttl policy answered no usable TTL: using the default TTL",
+                extra={"ticker": symbol, "hours": hours, "ttl_hours": self.ttl.total_seconds() / 3600},
+            )
             return self.ttl
         return dt.timedelta(hours=hours)
 
@@ -320,12 +329,14 @@ class ReportCache:
     def _l2_failed(self, action: str, key: str, exc: Exception) -> None:
         self._l2_down_until = time.monotonic() + self.l2_retry_after
         log.warning(
-            "cache l2 unreachable action=%s key=%s error=%s; S3 is unreachable, answering without it "
-            "(retry in %ss)",
-            action,
-            key,
-            exc,
-            self.l2_retry_after,
+            "cache l2 unreachable: S3 is unreachable, answering without it",
+            extra={
+                "tier": "l2",
+                "action": action,
+                "key": key,
+                "error": str(exc),
+                "retry_in_s": self.l2_retry_after,
+            },
         )
 
     # --------------------------------------------------------------------------------------- get / put
@@ -347,15 +358,15 @@ class ReportCache:
                     chart = self.l1.get(chart_key)
                     entry = decode_entry(report[0], chart[0] if chart else None)
                     entry.expires_at = report[1]
-                    log.info("cache hit tier=l1 key=%s", report_key)
+                    log.info("cache hit", extra={"tier": "l1", "key": report_key})
                     return Lookup(entry, "l1", latency_ms=elapsed_ms())
             except CorruptEntry as exc:
                 reason = "corrupt"
-                log.warning("cache corrupt tier=l1 key=%s error=%s", report_key, exc)
+                log.warning("cache corrupt", extra={"tier": "l1", "key": report_key, "error": str(exc)})
                 self.l1.delete(report_key)
                 self.l1.delete(chart_key)
             except sqlite3.Error as exc:
-                log.warning("cache l1 error key=%s error=%s", report_key, exc)
+                log.warning("cache l1 error", extra={"tier": "l1", "key": report_key, "error": str(exc)})
 
         if self._l2_available():
             assert self.l2 is not None
@@ -368,16 +379,16 @@ class ReportCache:
                     entry = decode_entry(report[0], chart[0] if chart else None)
                     entry.expires_at = report[1]
                     self._backfill(report_key, report, chart_key, chart)
-                    log.info("cache hit tier=l2 key=%s", report_key)
+                    log.info("cache hit", extra={"tier": "l2", "key": report_key})
                     return Lookup(entry, "l2", latency_ms=elapsed_ms())
             except CorruptEntry as exc:
                 reason = "corrupt"
-                log.warning("cache corrupt tier=l2 key=%s error=%s", report_key, exc)
+                log.warning("cache corrupt", extra={"tier": "l2", "key": report_key, "error": str(exc)})
             except StoreUnreachable as exc:
                 reason = "l2-unreachable"
                 self._l2_failed("get", report_key, exc)
 
-        log.info("cache miss key=%s reason=%s", report_key, reason)
+        log.info("cache miss", extra={"tier": "miss", "key": report_key, "reason": reason})
         return Lookup(None, "miss", reason=reason, latency_ms=elapsed_ms())
 
     def _backfill(
@@ -393,9 +404,11 @@ class ReportCache:
             if chart is not None:
                 self.l1.put(chart_key, chart[0], chart[1])
             self.l1.put(report_key, report[0], report[1])  # the report row last: it marks the entry complete
-            log.info("cache backfill tier=l1 key=%s", report_key)
+            log.info("cache backfill", extra={"tier": "l1", "key": report_key})
         except sqlite3.Error as exc:
-            log.warning("cache l1 backfill failed key=%s error=%s", report_key, exc)
+            log.warning(
+                "cache l1 backfill failed", extra={"tier": "l1", "key": report_key, "error": str(exc)}
+            )
 
     def put(
         self, symbol: str, date: str, entry: CacheEntry, *, ttl: dt.timedelta | None = None
@@ -414,7 +427,9 @@ class ReportCache:
                     self.l1.put(chart_key, entry.chart_b64, expires_at)
                 self.l1.put(report_key, report_text, expires_at)
             except sqlite3.Error as exc:
-                log.warning("cache l1 write failed key=%s error=%s", report_key, exc)
+                log.warning(
+                    "cache l1 write failed", extra={"tier": "l1", "key": report_key, "error": str(exc)}
+                )
         if self._l2_available():
             assert self.l2 is not None
             try:
@@ -423,6 +438,6 @@ class ReportCache:
                 self.l2.put(report_key, report_text, expires_at, "application/json")
             except StoreUnreachable as exc:
                 self._l2_failed("put", report_key, exc)
-        log.info("cache write key=%s expires_at=%s", report_key, format_expiry(expires_at))
+        log.info("cache write", extra={"key": report_key, "expires_at": format_expiry(expires_at)})
         entry.expires_at = expires_at
         return expires_at

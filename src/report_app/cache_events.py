@@ -43,7 +43,6 @@ from __future__ import annotations
 import atexit
 import datetime as dt
 import logging
-import os
 import secrets
 import threading
 import time
@@ -53,7 +52,6 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from lake import layout
-from lake.config import env_float, env_int
 
 log = logging.getLogger(f"tickerlake.{__name__}")
 
@@ -204,6 +202,7 @@ class CacheEventLog:
     max_age_seconds: flush (in the background) once the oldest buffered event is this old.
     max_buffer: events kept while the store cannot be written; beyond it the oldest are dropped.
     background: run the size/age-triggered flushes in a thread (True) or inline in `record` (False).
+    metrics: writes the CloudWatch EMF line of each recorded event (`report_app.metrics.EmfEmitter`).
 
     Examples
     --------
@@ -221,6 +220,7 @@ class CacheEventLog:
         max_age_seconds: float = 60.0,
         max_buffer: int = 10_000,
         background: bool = True,
+        metrics: Any | None = None,
     ) -> None:
         if flush_every < 1:
             raise ValueError(f"CACHE_EVENTS_FLUSH_EVERY must be at least 1, got {flush_every}")
@@ -231,6 +231,7 @@ class CacheEventLog:
         self.max_age_seconds = max_age_seconds
         self.max_buffer = max(max_buffer, flush_every)
         self.background = background
+        self.metrics = metrics  # a report_app.metrics.EmfEmitter: one CloudWatch EMF line per lookup
         self.dropped = 0
         self._buffer: list[CacheEvent] = []
         self._oldest = 0.0  # time.monotonic() of the oldest buffered event
@@ -244,15 +245,22 @@ class CacheEventLog:
     def from_env(cls, store: Any) -> CacheEventLog | None:
         """The log configured by CACHE_EVENTS, CACHE_EVENTS_FLUSH_EVERY, CACHE_EVENTS_FLUSH_SECONDS;
         None when CACHE_EVENTS is off."""
-        enabled = os.environ.get("CACHE_EVENTS", "1").strip().lower()
-        if enabled in ("0", "false", "no", "off"):
+        from report_app.settings import ReportSettings
+
+        return cls.from_settings(store, ReportSettings.from_env())
+
+    @classmethod
+    def from_settings(cls, store: Any, settings: Any) -> CacheEventLog | None:
+        """The log a `report_app.settings.ReportSettings` asks for; None when CACHE_EVENTS is off."""
+        from report_app.metrics import EmfEmitter
+
+        if not settings.cache_events:
             return None
-        if enabled not in ("", "1", "true", "yes", "on"):
-            raise ValueError(f"CACHE_EVENTS must be 1 or 0, got {enabled!r}")
         return cls(
             store,
-            flush_every=env_int("CACHE_EVENTS_FLUSH_EVERY", 200),
-            max_age_seconds=env_float("CACHE_EVENTS_FLUSH_SECONDS", 60.0),
+            metrics=EmfEmitter.from_settings(settings),
+            flush_every=settings.cache_events_flush_every,
+            max_age_seconds=settings.cache_events_flush_seconds,
         )
 
     @property
@@ -262,7 +270,13 @@ class CacheEventLog:
             return len(self._buffer)
 
     def record(self, event: CacheEvent) -> None:
-        """Buffer one event (no I/O here); starts a flush when the buffer is full or old enough."""
+        """Buffer one event (no I/O here but its metrics line); starts a flush when the buffer is full or
+        old enough."""
+        if self.metrics is not None:
+            try:
+                self.metrics.emit(event)
+            except Exception:  # bookkeeping never fails the answer
+                log.exception("cache metrics line not written")
         with self._lock:
             if not self._buffer:
                 self._oldest = time.monotonic()
@@ -271,7 +285,7 @@ class CacheEventLog:
             if overflow > 0:
                 del self._buffer[:overflow]
                 self.dropped += overflow
-                log.warning("cache events dropped count=%d (the store could not be written)", overflow)
+                log.warning("cache events dropped: the store could not be written", extra={"count": overflow})
             due = len(self._buffer) >= self.flush_every or (
                 time.monotonic() - self._oldest >= self.max_age_seconds
             )
@@ -316,15 +330,12 @@ class CacheEventLog:
                 except Exception as exc:  # unreachable, access denied...: keep them for the next flush
                     failed.extend(events)
                     log.warning(
-                        "cache events not written key=%s events=%d error=%s: %s; kept for the next flush",
-                        key,
-                        len(events),
-                        type(exc).__name__,
-                        exc,
+                        "cache events not written; kept for the next flush",
+                        extra={"key": key, "events": len(events), "error": f"{type(exc).__name__}: {exc}"},
                     )
                     continue
                 written.append(key)
-                log.info("cache events write key=%s events=%d", key, len(events))
+                log.info("cache events write", extra={"key": key, "events": len(events)})
             if failed:
                 with self._lock:
                     self._buffer[:0] = failed
@@ -334,7 +345,8 @@ class CacheEventLog:
                         del self._buffer[:overflow]
                         self.dropped += overflow
                         log.warning(
-                            "cache events dropped count=%d (the store could not be written)", overflow
+                            "cache events dropped: the store could not be written",
+                            extra={"count": overflow},
                         )
             return written
 

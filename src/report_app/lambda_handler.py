@@ -10,6 +10,11 @@ Cold start: when `DEPENDENCIES_BUCKET` is set, the heavy libraries are loaded fr
 that imports them; without it nothing is downloaded (the libraries are in the package or a layer). A failed
 load fails the cold start loudly rather than an import somewhere later.
 
+Secrets: before the app is built, `report_app.secrets.resolve_secrets` turns `LINE_CHANNEL_SECRET_ARN`,
+`LINE_CHANNEL_ACCESS_TOKEN_ARN` and `OPENAI_API_KEY_ARN` into the plain variables (a plain variable that is
+set wins). A secret that cannot be read answers 500 "bot not configured" with a one-line log naming the
+variable and the ARN; the next invocation tries again.
+
 End of every invocation: the buffered cache events are written (`report_app.cache_events.flush_all`) —
 after the LINE reply went out, so the user does not wait for it, and before the container may freeze.
 """
@@ -19,18 +24,21 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-import os
 import sys
 import threading
 from collections.abc import Mapping
 from typing import Any
+
+from lake.logs import configure_logging
 
 log = logging.getLogger(f"tickerlake.{__name__}")
 
 
 def load_dependencies_at_cold_start() -> bool:
     """Load the S3 dependency bundle when DEPENDENCIES_BUCKET is set; True if it was loaded."""
-    if not os.environ.get("DEPENDENCIES_BUCKET", "").strip():
+    from report_app.settings import DependencySettings
+
+    if not DependencySettings.from_env().bucket:
         return False
     from report_app.dependency_loader import load_configured_dependencies
 
@@ -39,9 +47,11 @@ def load_dependencies_at_cold_start() -> bool:
     return True
 
 
+configure_logging()  # JSON lines with the structured fields (lake.logs), before anything logs
 load_dependencies_at_cold_start()  # before the imports below, which may need the heavy libraries
 
 from report_app.line_bot import LineWebhookApp, Response  # noqa: E402
+from report_app.secrets import resolve_secrets  # noqa: E402
 
 _app: LineWebhookApp | None = None
 _app_lock = threading.Lock()
@@ -53,6 +63,7 @@ def get_app() -> LineWebhookApp:
     if _app is None:
         with _app_lock:
             if _app is None:
+                resolve_secrets()  # *_ARN → LINE_* / OPENAI_API_KEY, before the settings read them
                 _app = LineWebhookApp.from_settings()
     return _app
 

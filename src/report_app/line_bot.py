@@ -342,10 +342,10 @@ class LineWebhookApp:
 
         The shared event claims go to the cache bucket: PDF_BUCKET_NAME's when set, else the lake's store.
         """
-        from lake.config import Settings
         from report_app.service import ReportService
+        from report_app.settings import ReportSettings
 
-        settings = settings or Settings.from_env()
+        settings = settings or ReportSettings.from_env()
         missing = [
             name
             for name, value in (

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +27,7 @@ from report_app.formatting import (
     placeholders,
 )
 from report_app.report import ReportData
+from report_app.settings import ReportSettings
 
 log = logging.getLogger(f"tickerlake.{__name__}")
 
@@ -360,7 +360,7 @@ def llm_narrative(
     """The LLM-written narrative with injected numbers; raises NarrativeRejected (or the client's error)."""
     verdict = assess(data.values())
     response = client.chat.completions.create(
-        model=model or os.environ.get("OPENAI_MODEL") or DEFAULT_LLM_MODEL,
+        model=model or ReportSettings.from_env().openai_model or DEFAULT_LLM_MODEL,
         messages=_llm_prompt(data, lang, verdict),
         response_format={"type": "json_object"},
         temperature=0.2,
@@ -389,7 +389,11 @@ def llm_narrative(
 
 def openai_client_from_env() -> Any | None:
     """An OpenAI client when OPENAI_API_KEY is set, else None (the rules narrative is used)."""
-    key = os.environ.get("OPENAI_API_KEY")
+    return openai_client(ReportSettings.from_env().openai_api_key)
+
+
+def openai_client(key: str | None) -> Any | None:
+    """An OpenAI client for `key`, or None without one (the rules narrative is used)."""
     if not key:
         return None
     from openai import OpenAI  # imported lazily: the rules path never needs it

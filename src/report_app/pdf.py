@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import importlib.util
 import io
-import os
 import threading
 from pathlib import Path
 from xml.sax.saxutils import escape
@@ -35,14 +34,13 @@ from reportlab.platypus import (
 
 from report_app.document import UI_TEXT, ReportDocument
 from report_app.narrative import RECOMMENDATION_WORDS, SECTION_TITLES, SECTIONS
+from report_app.settings import ReportSettings
 
 FONT_DIR = Path(__file__).parent / "fonts"
 FONT = "Loma"
 FONT_BOLD = "Loma-Bold"
 # Shaping needs uharfbuzz; TICKERLAKE_PDF_SHAPING=0 turns it off (to compare, or to work around a shaper bug).
-SHAPING = (
-    importlib.util.find_spec("uharfbuzz") is not None and os.environ.get("TICKERLAKE_PDF_SHAPING") != "0"
-)
+SHAPING = importlib.util.find_spec("uharfbuzz") is not None
 _font_lock = threading.Lock()
 _RECOMMENDATION_COLORS = {"BUY": "#1a7f37", "HOLD": "#9a6700", "SELL": "#cf222e"}
 
@@ -58,7 +56,7 @@ def register_fonts() -> None:
 
 
 def _styles() -> dict[str, ParagraphStyle]:
-    shaping = 1 if SHAPING else 0
+    shaping = 1 if SHAPING and ReportSettings.from_env().pdf_shaping else 0
     base = ParagraphStyle(
         "base", fontName=FONT, fontSize=10.5, leading=16, alignment=TA_LEFT, shaping=shaping
     )

@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import concurrent.futures
 import logging
-import os
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from report_app.narrative import LANGS
+from report_app.settings import ReportSettings
 
 log = logging.getLogger(f"tickerlake.{__name__}")
 
@@ -37,8 +37,7 @@ __all__ = ["popular_tickers", "prewarm_reports", "configured_tickers"]
 def configured_tickers(universe: Any | None = None) -> list[str]:
     """PREWARM_TICKERS (comma-separated DR or Yahoo symbols) as Yahoo symbols; ValueError naming an
     unknown one."""
-    raw = os.environ.get("PREWARM_TICKERS", "")
-    names = [name.strip() for name in raw.split(",") if name.strip()]
+    names = ReportSettings.from_env().prewarm_ticker_names
     if not names:
         return []
     universe = universe or _universe()
@@ -114,14 +113,11 @@ def _service_for(target: Any) -> tuple[Any, bool]:
     """(service, whether we built it and must close it) for a service, a Lake or a lake URI."""
     if hasattr(target, "report") and hasattr(target, "cache"):
         return target, False
-    from dataclasses import replace
-
-    from lake.config import Settings
     from report_app.service import ReportService
 
-    settings = Settings.from_env()
+    settings = ReportSettings.from_env()
     if isinstance(target, str):
-        return ReportService.from_settings(replace(settings, lake_uri=target)), True
+        return ReportService.from_settings(settings.replace(lake_uri=target)), True
     if hasattr(target, "store"):
         return ReportService.from_settings(settings, lake=target), True
     raise TypeError(

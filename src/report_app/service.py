@@ -20,15 +20,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from lake import layout
-from lake.config import Settings
 from lake.exceptions import InvalidArgumentValue, ObjectNotFound
 from pipelines.exceptions import UnknownTicker
 from report_app.cache import CacheEntry, Lookup, ReportCache
 from report_app.cache_events import CacheEvent, CacheEventLog
 from report_app.chart import ChartDataMissing, render_chart, to_base64
 from report_app.document import ReportDocument, build_document
-from report_app.narrative import LANGS, openai_client_from_env
+from report_app.narrative import LANGS, openai_client
 from report_app.report import has_indicators, latest_date, load_report_data, session_on_or_before
+from report_app.settings import ReportSettings
 
 log = logging.getLogger(f"tickerlake.{__name__}")
 
@@ -124,7 +124,7 @@ class ReportService:
 
     @classmethod
     def from_settings(
-        cls, settings: Settings | None = None, *, lake: Any | None = None, llm_client: Any | None = None
+        cls, settings: ReportSettings | None = None, *, lake: Any | None = None, llm_client: Any | None = None
     ) -> ReportService:
         """Wire the service from the environment (TICKERLAKE_LAKE_URI, CACHE_*, PDF_*, OPENAI_API_KEY).
 
@@ -133,8 +133,8 @@ class ReportService:
         """
         from report_app.ttl import AdaptiveTtl, TtlConfig
 
-        settings = settings or Settings.from_env()
-        ttl_config = TtlConfig.from_env(base_hours=settings.cache_ttl_hours)
+        settings = settings or ReportSettings.from_env()
+        ttl_config = TtlConfig.from_settings(settings)
         if lake is None:
             from lake.api import Lake
 
@@ -156,8 +156,8 @@ class ReportService:
             cache,
             store,
             url_expiration_hours=settings.pdf_url_expiration_hours,
-            llm_client=llm_client if llm_client is not None else openai_client_from_env(),
-            events=CacheEventLog.from_env(lake_store),
+            llm_client=llm_client if llm_client is not None else openai_client(settings.openai_api_key),
+            events=CacheEventLog.from_settings(lake_store, settings),
         )
 
     def flush_events(self) -> list[str]:

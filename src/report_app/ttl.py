@@ -38,7 +38,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import os
 import statistics
 import threading
 import time
@@ -47,7 +46,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lake import layout
-from lake.config import env_float
 from lake.exceptions import ObjectNotFound
 
 log = logging.getLogger(f"tickerlake.{__name__}")
@@ -91,18 +89,19 @@ class TtlConfig:
 
     @classmethod
     def from_env(cls, base_hours: float | None = None) -> TtlConfig:
-        flag = os.environ.get("CACHE_TTL_ADAPTIVE", "0").strip().lower()
-        if flag not in ("", "0", "1", "true", "false", "yes", "no", "on", "off"):
-            raise ValueError(f"CACHE_TTL_ADAPTIVE must be 1 or 0, got {flag!r}")
-        window = env_float("CACHE_TTL_WINDOW_DAYS", 7)
-        if window != int(window):
-            raise ValueError(f"CACHE_TTL_WINDOW_DAYS must be a whole number, got {window}")
+        from report_app.settings import ReportSettings
+
+        return cls.from_settings(ReportSettings.from_env(), base_hours=base_hours)
+
+    @classmethod
+    def from_settings(cls, settings: Any, base_hours: float | None = None) -> TtlConfig:
+        """The TTL configuration of a `report_app.settings.ReportSettings` (CACHE_TTL_*)."""
         return cls(
-            base_hours=base_hours if base_hours is not None else env_float("CACHE_TTL_HOURS", 24.0),
-            min_hours=env_float("CACHE_TTL_MIN_HOURS", 6.0),
-            max_hours=env_float("CACHE_TTL_MAX_HOURS", 72.0),
-            adaptive=flag in ("1", "true", "yes", "on"),
-            window_days=int(window),
+            base_hours=base_hours if base_hours is not None else settings.cache_ttl_hours,
+            min_hours=settings.cache_ttl_min_hours,
+            max_hours=settings.cache_ttl_max_hours,
+            adaptive=settings.cache_ttl_adaptive,
+            window_days=settings.cache_ttl_window_days,
         )
 
 

@@ -12,7 +12,6 @@ typo like ``DBS91`` answers "did you mean DBS19?". Text that is not shaped like 
 from __future__ import annotations
 
 import csv
-import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from rapidfuzz import fuzz, process
 from lake.exceptions import InvalidTicker
 from lake.layout import validate_ticker
 from pipelines.exceptions import UnknownTicker, shown
+from pipelines.settings import PipelineSettings
 
 UNIVERSE_CSV = Path(__file__).with_name("universe.csv")
 _COLUMNS = ("dr_symbol", "yahoo_symbol", "name", "exchange", "currency", "quote_type", "sector")
@@ -225,8 +225,8 @@ def _from_file(path: str, mtime_ns: int) -> Universe:
 
 def universe_path() -> Path | None:
     """The user's universe file (``TICKERLAKE_UNIVERSE``), or None for the bundled one."""
-    value = os.environ.get("TICKERLAKE_UNIVERSE", "").strip()
-    return Path(value).expanduser() if value else None
+    value = PipelineSettings.from_env().universe
+    return value.expanduser() if value else None
 
 
 def load_universe(path: str | Path | None = None) -> Universe:
