@@ -4,7 +4,8 @@
 - 3: a service is unavailable (S3 or the lake unreachable, credentials missing): not a typo, try again later;
 - 1: a run failed (the command's own summary says which step).
 
-An unexpected exception keeps its traceback (it is a bug to report).
+An unexpected exception is a bug: `tickerlake_cli.main.main` prints it in one line (exit 1), or its full
+traceback with `--debug` / TICKERLAKE_DEBUG. docs/cli.md states these conventions for users.
 """
 
 import contextlib

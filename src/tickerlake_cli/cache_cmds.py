@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import sys
-from typing import Annotated, Any
+from enum import StrEnum
+from typing import Annotated
 
 import typer
 
 from tickerlake_cli._errors import fail, user_errors
+from tickerlake_cli._output import Column, FormatOption, OutputFormat, note, print_json, render
 
 cache_app = typer.Typer(
     name="cache",
@@ -25,7 +25,6 @@ LakeOption = Annotated[
         show_default=False,
     ),
 ]
-FormatOption = Annotated[str, typer.Option("--format", help="table or json.")]
 TodayOption = Annotated[
     str | None,
     typer.Option(
@@ -41,12 +40,6 @@ def _store(uri: str | None):
     return open_store(uri or Settings.from_env().lake_uri)
 
 
-def _check_format(fmt: str) -> str:
-    if fmt not in ("table", "json"):
-        raise fail(f"--format {fmt!r} is not valid: expected table or json")
-    return fmt
-
-
 def _pct(value: float | None) -> str:
     return "–" if value is None else f"{value * 100:.1f}%"
 
@@ -55,15 +48,69 @@ def _ms(value: float | None) -> str:
     return "–" if value is None else f"{value:,.1f}"
 
 
-def _print_json(value: Any) -> None:
-    typer.echo(json.dumps(value, ensure_ascii=False, indent=2))
+class StatsTable(StrEnum):
+    tier = "tier"
+    day = "day"
+    ticker = "ticker"
+
+
+def _num(value: int | float | None) -> str:
+    return "–" if value is None else str(value)
+
+
+_STATS_COLUMNS = {
+    StatsTable.tier: (
+        "by tier (latency = lookup + generation, ms)",
+        "by_tier",
+        (
+            Column("tier"),
+            Column("requests", "lookups", _num, "right"),
+            Column("share", show=_pct, justify="right"),
+            Column("p50_ms", "p50", _ms, "right"),
+            Column("p95_ms", "p95", _ms, "right"),
+            Column("lookup_p95_ms", "lookup p95", _ms, "right"),
+            Column("generate_p95_ms", "generate p95", _ms, "right"),
+        ),
+    ),
+    StatsTable.day: (
+        "by day",
+        "by_day",
+        (
+            Column("day"),
+            Column("requests", "lookups", _num, "right"),
+            *(Column(tier, show=_num, justify="right") for tier in ("l1", "l2", "miss")),
+            *(Column(f"{tier}_share", show=_pct, justify="right") for tier in ("l1", "l2", "miss")),
+            Column("hit_ratio", "hit ratio", _pct, "right"),
+            Column("p95_ms", "p95 ms", _ms, "right"),
+        ),
+    ),
+    StatsTable.ticker: (
+        "by ticker",
+        "by_ticker",
+        (
+            Column("ticker"),
+            Column("requests", "lookups", _num, "right"),
+            *(Column(tier, show=_num, justify="right") for tier in ("l1", "l2", "miss")),
+            Column("hit_ratio", "hit ratio", _pct, "right"),
+            Column("p95_ms", "p95 ms", _ms, "right"),
+        ),
+    ),
+}
 
 
 @cache_app.command("stats")
 def stats(
     lake: LakeOption = None,
     days: Annotated[int, typer.Option("--days", help="UTC days to cover, ending today.")] = 7,
-    fmt: FormatOption = "table",
+    fmt: FormatOption = OutputFormat.table,
+    by: Annotated[
+        StatsTable | None,
+        typer.Option(
+            "--by",
+            help="Only this table: tier, day or ticker (csv: default day; json: that table as an array).",
+            show_default=False,
+        ),
+    ] = None,
     top: Annotated[int, typer.Option("--top", help="Tickers to list (busiest first).")] = 20,
     include_prewarm: Annotated[
         bool, typer.Option("--include-prewarm", help="Count the pre-warm's lookups too.")
@@ -73,9 +120,9 @@ def stats(
     """Hit ratio by tier, by day and by ticker, and latency p50/p95 per tier, from the cache event log.
 
     JSON: one object {start, end, requests, hits, hit_ratio, errors, by_tier[], by_day[], by_day_tier[],
-    by_ticker[]} (ratios 0..1, latencies in ms, null where there is nothing to measure).
+    by_ticker[]} (ratios 0..1, latencies in ms, null where there is nothing to measure), or with --by the
+    array of that table. CSV: one table (--by, default day). The headline goes to stderr.
     """
-    _check_format(fmt)
     if top < 1:
         raise fail(f"--top must be at least 1, got {top}")
     with user_errors():
@@ -84,56 +131,28 @@ def stats(
         result = load_cache_stats(
             _store(lake), days=days, today=today, include_prewarm=include_prewarm, top=top
         )
-    if fmt == "json":
-        _print_json(result.to_dict())
+    body = result.to_dict()
+    if fmt is OutputFormat.json and by is None:
+        print_json(body)
         return
-
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console()
     scope = "all lookups" if include_prewarm else "user lookups"
-    console.print(
-        f"[bold]report cache[/bold] {result.start} → {result.end} (UTC), {scope}: {result.requests} lookups, "
+    note(
+        f"report cache {result.start} → {result.end} (UTC), {scope}: {result.requests} lookups, "
         f"hit ratio {_pct(result.hit_ratio)}, {result.errors} generation error(s)"
     )
-    if not result.requests:
-        console.print(
-            "no cache events in this window (is CACHE_EVENTS on, and has the bot answered anything?)"
-        )
+    if fmt is OutputFormat.json:
+        print_json(body[_STATS_COLUMNS[by][1]])
         return
-    tiers = Table(title="by tier (latency = lookup + generation, ms)")
-    for column in ("tier", "lookups", "share", "p50", "p95", "lookup p95", "generate p95"):
-        tiers.add_column(column, justify="left" if column == "tier" else "right")
-    for row in result.by_tier:
-        tiers.add_row(
-            row["tier"],
-            str(row["requests"]),
-            _pct(row["share"]),
-            _ms(row["p50_ms"]),
-            _ms(row["p95_ms"]),
-            _ms(row["lookup_p95_ms"]),
-            _ms(row["generate_p95_ms"]),
-        )
-    console.print(tiers)
-    by_day = Table(title="by day")
-    for column in ("day", "lookups", "l1", "l2", "miss", "hit ratio", "p95 ms"):
-        by_day.add_column(column, justify="left" if column == "day" else "right")
-    for row in result.by_day:
-        by_day.add_row(
-            row["day"], str(row["requests"]), str(row["l1"]), str(row["l2"]), str(row["miss"]),
-            _pct(row["hit_ratio"]), _ms(row["p95_ms"]),
-        )  # fmt: skip
-    console.print(by_day)
-    tickers = Table(title=f"by ticker (top {top})")
-    for column in ("ticker", "lookups", "l1", "l2", "miss", "hit ratio", "p95 ms"):
-        tickers.add_column(column, justify="left" if column == "ticker" else "right")
-    for row in result.by_ticker:
-        tickers.add_row(
-            row["ticker"], str(row["requests"]), str(row["l1"]), str(row["l2"]), str(row["miss"]),
-            _pct(row["hit_ratio"]), _ms(row["p95_ms"]),
-        )  # fmt: skip
-    console.print(tickers)
+    if fmt is OutputFormat.csv:
+        by = by or StatsTable.day
+    elif not result.requests:
+        note("no cache events in this window (is CACHE_EVENTS on, and has the bot answered anything?)")
+        return
+    for table in [by] if by else list(StatsTable):
+        title, field, columns = _STATS_COLUMNS[table]
+        if table is StatsTable.ticker:
+            title = f"by ticker (top {top})"
+        render(body[field], fmt, columns, title=title)
 
 
 @cache_app.command("dashboard")
@@ -182,12 +201,14 @@ def ttl(
             "--publish", help="Write ops/cache_activity/latest.json (what the bot's adaptive TTL reads)."
         ),
     ] = False,
-    fmt: FormatOption = "table",
+    fmt: FormatOption = OutputFormat.table,
     today: TodayOption = None,
 ) -> None:
     """The adaptive TTL each ticker gets from its request rate, and what the last days' traffic would have
-    done with it versus the fixed CACHE_TTL_HOURS (hit ratio, mean age of cached answers)."""
-    _check_format(fmt)
+    done with it versus the fixed CACHE_TTL_HOURS (hit ratio, mean age of cached answers).
+
+    JSON: one object (settings, tickers[], replay); CSV: the per-ticker rows (ticker, requests_per_day,
+    ttl_hours); the table shows both, the settings line goes to stderr."""
     with user_errors():
         from dataclasses import replace
 
@@ -230,34 +251,66 @@ def ttl(
         "tickers": rows,
         "replay": {"fixed": fixed.to_dict(), "adaptive": adaptive.to_dict()},
     }
-    if fmt == "json":
-        _print_json(body)
+    if fmt is OutputFormat.json:
+        print_json(body)
     else:
-        from rich.console import Console
-        from rich.table import Table
-
-        console = Console()
         state = "on" if config.adaptive else "off (CACHE_TTL_ADAPTIVE=1 turns it on)"
-        console.print(
-            f"[bold]adaptive TTL[/bold] {state}: base {config.base_hours:g} h, bounds "
+        note(
+            f"adaptive TTL {state}: base {config.base_hours:g} h, bounds "
             f"{config.min_hours:g}–{config.max_hours:g} h; traffic {start} → {end}"
         )
-        table = Table(title="TTL by ticker (tickers not listed get the maximum)")
-        for column in ("ticker", "requests/day", "TTL hours"):
-            table.add_column(column, justify="left" if column == "ticker" else "right")
-        for row in rows:
-            table.add_row(row["ticker"], f"{row['requests_per_day']:g}", f"{row['ttl_hours']:g}")
-        console.print(table)
-        what_if = Table(title="the same traffic replayed (one shared cache)")
-        for column in ("policy", "lookups", "hit ratio", "mean age of cached answers (h)"):
-            what_if.add_column(column, justify="left" if column == "policy" else "right")
-        for name, result in (("fixed", fixed), ("adaptive", adaptive)):
-            what_if.add_row(
-                name, str(result.requests), _pct(result.hit_ratio), f"{result.mean_age_hours:.2f}"
+        render(
+            rows,
+            fmt,
+            (
+                Column("ticker"),
+                Column("requests_per_day", "requests/day", lambda v: f"{v:g}", "right"),
+                Column("ttl_hours", "TTL hours", lambda v: f"{v:g}", "right"),
+            ),
+            title="TTL by ticker (tickers not listed get the maximum)",
+        )
+        if fmt is OutputFormat.table:
+            render(
+                [
+                    {"policy": name, **result.to_dict()}
+                    for name, result in (("fixed", fixed), ("adaptive", adaptive))
+                ],
+                fmt,
+                (
+                    Column("policy"),
+                    Column("requests", "lookups", _num, "right"),
+                    Column("hit_ratio", "hit ratio", _pct, "right"),
+                    Column("mean_age_hours", "mean age of cached answers (h)", lambda v: f"{v:.2f}", "right"),
+                ),
+                title="the same traffic replayed (one shared cache)",
             )
-        console.print(what_if)
     if publish:
-        print("published ops/cache_activity/latest.json", file=sys.stderr)
+        note("published ops/cache_activity/latest.json")
+
+
+_PREWARM_COLUMNS = tuple(
+    Column(key)
+    for key in (
+        "ticker",
+        "display",
+        "date",
+        "status",
+        "cache",
+        "seconds",
+        "langs",
+        "pdf_key",
+        "pdf_keys",
+        "error",
+        "pdf_error",
+    )  # fmt: skip
+)
+_PREWARM_TABLE = (
+    Column("display", "ticker"),
+    Column("date", show=lambda v: v or "–"),
+    Column("status"),
+    Column("seconds", show=lambda v: f"{v:.2f}", justify="right"),
+    Column("detail"),
+)
 
 
 @cache_app.command("prewarm")
@@ -278,21 +331,18 @@ def prewarm(
     ] = None,
     refresh: Annotated[bool, typer.Option("--refresh", help="Regenerate even when cached.")] = False,
     with_pdf: Annotated[bool, typer.Option("--pdf/--no-pdf", help="Also store the PDFs.")] = True,
-    fmt: FormatOption = "table",
+    fmt: FormatOption = OutputFormat.table,
 ) -> None:
-    """Generate and cache the reports (and PDFs) of the popular tickers; exit 1 if any failed."""
-    _check_format(fmt)
-    with user_errors():
-        from dataclasses import replace
+    """Generate and cache the reports (and PDFs) of the popular tickers; exit 1 if any failed.
 
+    One row per ticker: ticker, display, date, status, cache, seconds, langs, pdf_key(s), error, pdf_error."""
+    with user_errors():
         from lake.api import Lake
-        from lake.config import Settings
         from report_app.prewarm import popular_tickers, prewarm_reports
         from report_app.service import ReportService
+        from report_app.settings import ReportSettings
 
-        settings = Settings.from_env()
-        if lake:
-            settings = replace(settings, lake_uri=lake)
+        settings = ReportSettings.from_env(lake_uri=lake)
         opened = Lake.open(settings.lake_uri)
         service = ReportService.from_settings(settings, lake=opened)
         try:
@@ -306,22 +356,25 @@ def prewarm(
             results = prewarm_reports(service, wanted, date, with_pdf=with_pdf, refresh=refresh)
         finally:
             service.close()
-    if fmt == "json":
-        _print_json(results)
+    if fmt is OutputFormat.json:
+        print_json(results)
     else:
-        from rich.console import Console
-        from rich.table import Table
-
-        table = Table(title=f"pre-warm: {len(results)} ticker(s)")
-        for column in ("ticker", "date", "status", "seconds", "detail"):
-            table.add_column(column, justify="right" if column == "seconds" else "left")
-        for row in results:
-            detail = row.get("error") or row.get("pdf_error") or row.get("pdf_key") or ""
-            table.add_row(
-                str(row.get("display") or row["ticker"]), str(row.get("date") or "–"), row["status"],
-                f"{row['seconds']:.2f}", detail,
-            )  # fmt: skip
-        Console().print(table)
+        shown = results
+        if fmt is OutputFormat.table:
+            shown = [
+                {
+                    **row,
+                    "display": row.get("display") or row["ticker"],
+                    "detail": row.get("error") or row.get("pdf_error") or row.get("pdf_key") or "",
+                }
+                for row in results
+            ]
+        render(
+            shown,
+            fmt,
+            _PREWARM_COLUMNS if fmt is OutputFormat.csv else _PREWARM_TABLE,
+            title=f"pre-warm: {len(results)} ticker(s)",
+        )
     if any(row["status"] == "error" for row in results):
         raise typer.Exit(1)
 

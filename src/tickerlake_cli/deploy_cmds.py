@@ -1,6 +1,9 @@
-"""`tickerlake deploy ...`: the report bot's Lambda dependencies (docs/lambda-dependencies.md).
+"""`tickerlake deploy ...`: the report bot's Lambda packages (docs/lambda-dependencies.md).
 
-- `package-deps`: build the zip for the Lambda platform, upload it and move the `current.json` pointer;
+- `package-function`: build the function package (the project's modules) and upload it to the key Terraform
+  deploys (`lambda/report_app.zip`);
+- `package-deps`: build the dependencies zip for the Lambda platform, upload it and move the `current.json`
+  pointer;
 - `promote-deps`: point `current.json` at an uploaded version;
 - `rollback-deps`: swap the current and previous versions in `current.json`.
 """
@@ -16,7 +19,8 @@ from report_app.dependency_loader import DEFAULT_NAME, DEFAULT_PREFIX, Dependenc
 from tickerlake_cli._errors import fail, user_errors
 
 deploy_app = typer.Typer(
-    help="Deployment of the report bot: its heavy Lambda dependencies in S3.", no_args_is_help=True
+    help="Deployment of the report bot: its Lambda function package and its dependencies zip in S3.",
+    no_args_is_help=True,
 )
 
 
@@ -54,12 +58,15 @@ def package_deps(
         str | None,
         typer.Option(
             "--packages",
-            help="Comma-separated names, pins from the lock (default: numpy,pandas,pyarrow,matplotlib,reportlab).",
+            help="Comma-separated names, pins from the lock (default: the requirements of tickerlake[bot]).",
         ),
     ] = None,
-    lock: Annotated[Path, typer.Option("--lock", help="Lock file the pins come from.")] = Path(
-        packaging.DEFAULT_LOCK
-    ),
+    lock: Annotated[
+        Path | None,
+        typer.Option(
+            "--lock", help="Lock file the pins come from (default: the lock shipped in the package)."
+        ),
+    ] = None,
     wheelhouse: Annotated[
         Path | None,
         typer.Option("--wheelhouse", help="Offline: install only from this folder of wheels (--no-index)."),
@@ -72,13 +79,14 @@ def package_deps(
         ),
     ] = None,
     glibc: Annotated[
-        str, typer.Option("--glibc", help="glibc of the Lambda runtime (python3.11: 2.26).")
+        str,
+        typer.Option("--glibc", help="glibc of the Lambda runtime (python3.12, Amazon Linux 2023: 2.34)."),
     ] = packaging.DEFAULT_GLIBC,
     arch: Annotated[
         str, typer.Option("--arch", help="x86_64 or aarch64 (arm64 Lambda).")
     ] = packaging.DEFAULT_ARCH,
     python_version: Annotated[
-        str, typer.Option("--python-version", help="Lambda Python.")
+        str, typer.Option("--python-version", help="Python of the Lambda runtime (python3.12: 3.12).")
     ] = packaging.DEFAULT_PYTHON_VERSION,
     prefix: Annotated[str, typer.Option("--prefix", help="Key prefix in the bucket.")] = DEFAULT_PREFIX,
     name: Annotated[str, typer.Option("--name", help="Zip name (without .zip).")] = DEFAULT_NAME,
@@ -100,7 +108,7 @@ def package_deps(
                 out_dir=out,
                 packages=[p.strip() for p in packages.split(",") if p.strip()] if packages else None,
                 requirements_file=requirements,
-                lock=lock,
+                lock=lock if lock is not None else packaging.DEFAULT_LOCK,
                 version=version,
                 name=name,
                 prefix=prefix,
@@ -125,6 +133,40 @@ def package_deps(
         if not no_pointer:
             previous = (result.get("previous") or {}).get("version")
             typer.echo(f"current version={result['version']} previous={previous or '-'}")
+
+
+@deploy_app.command("package-function")
+def package_function(
+    bucket: Annotated[
+        str | None,
+        typer.Option("--bucket", envvar="DEPENDENCIES_BUCKET", help="The deploy bucket (Terraform's)."),
+    ] = None,
+    key: Annotated[
+        str, typer.Option("--key", help="Key of the zip (Terraform's lambda_package_key).")
+    ] = packaging.DEFAULT_FUNCTION_KEY,
+    out: Annotated[Path, typer.Option("--out", help="Folder for report_app.zip + manifest.")] = Path(
+        "dist/lambda"
+    ),
+    no_upload: Annotated[bool, typer.Option("--no-upload", help="Build only; do not touch S3.")] = False,
+) -> None:
+    """Build the Lambda function package (report_app, lake, schemas, pipelines) and upload it."""
+    with user_errors():
+        if not no_upload:
+            _require_bucket(bucket)
+        try:
+            build = packaging.build_function_package(out_dir=out)
+            manifest = build.manifest
+            typer.echo(
+                f"built {build.zip_path} sha256={build.sha256} source_code_hash={build.source_code_hash} "
+                f"bytes={manifest['size']} files={manifest['file_count']}"
+            )
+            if no_upload:
+                return
+            result = packaging.upload_function_package(build, bucket, key=key)
+        except packaging.PackagingError as exc:
+            raise fail(str(exc)) from None
+        state = "uploaded" if result["uploaded"] else "unchanged"
+        typer.echo(f"{state} s3://{bucket}/{result['key']} version_id={result['version_id'] or '-'}")
 
 
 @deploy_app.command("promote-deps")

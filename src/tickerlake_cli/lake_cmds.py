@@ -1,13 +1,12 @@
-"""`tickerlake init` and `tickerlake lineage`: creating the lake and reading the history of one row."""
+"""`tickerlake init`, `tickerlake ls` and `tickerlake lineage`: creating the lake, listing its month
+objects and reading the history of one row."""
 
-import json
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from tickerlake_cli._errors import fail, user_errors
+from tickerlake_cli._output import Column, FormatOption, OutputFormat, render
 
 LakeOption = Annotated[
     str | None,
@@ -54,16 +53,69 @@ def _existing_lake(uri: str | None):
     return opened
 
 
-_LINEAGE_FIELDS = (
-    "version_id",
-    "is_latest",
-    "last_modified",
-    "computed_at",
-    "computation_version",
-    "run_id",
-    "source_raw_key",
-    "source_raw_version",
-    "key",
+_LS_COLUMNS = (
+    Column("dataset"),
+    Column("month"),
+    Column("key"),
+    Column("version_id", "version id"),
+    Column("last_modified", "last modified"),
+    Column("size", "bytes", justify="right"),
+    Column("rows", justify="right"),
+    Column("tickers", justify="right"),
+    Column("computation_version", "computation"),
+    Column("computed_at"),
+    Column("run_id", "run"),
+)
+
+
+def ls(
+    dataset: Annotated[
+        str | None, typer.Argument(help="prices, indicators, percentiles or features (default: all).")
+    ] = None,
+    lake: LakeOption = None,
+    output: FormatOption = OutputFormat.table,
+) -> None:
+    """The lake's month objects, one row each: dataset, month, latest version, rows, tickers, run.
+
+    Read from each object's metadata (one HEAD per month object), never from the Parquet itself."""
+    with user_errors():
+        from lake import layout
+        from lake.api import MonthVersion
+
+        datasets = [layout.validate_dataset(dataset)] if dataset else list(layout.DATASETS)
+        opened = _existing_lake(lake)
+        rows = []
+        for name in datasets:
+            for month in opened.months(name):
+                latest = MonthVersion.from_info(opened.store.head(layout.month_key(name, month)))
+                rows.append(
+                    {
+                        "dataset": name,
+                        "month": month,
+                        "key": latest.key,
+                        "version_id": latest.version_id,
+                        "last_modified": latest.last_modified,
+                        "size": latest.size,
+                        "rows": latest.row_count,
+                        "tickers": latest.ticker_count,
+                        "computation_version": latest.computation_version,
+                        "computed_at": latest.computed_at,
+                        "run_id": latest.run_id,
+                    }
+                )
+        render(rows, output, _LS_COLUMNS, caption=f"{len(rows)} month object(s) in {opened.uri}")
+
+
+_LINEAGE_COLUMNS = (
+    Column("version_id", "version id"),
+    Column("is_latest", "latest", show=lambda latest: "yes" if latest else ""),
+    Column("last_modified", "last modified"),
+    Column("computed_at"),
+    Column("computation_version", "computation"),
+    Column("run_id", "run"),
+    Column("source_raw_key", "source raw key"),
+    Column("source_raw_version", "raw version"),
+    Column("key"),
 )
 
 
@@ -72,13 +124,14 @@ def lineage(
     ticker: Annotated[str, typer.Argument(help="Yahoo symbol, e.g. D05.SI.")],
     date: Annotated[str, typer.Argument(help="Trading date, YYYY-MM-DD.")],
     lake: LakeOption = None,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print a JSON array (one object per version, [] when none).")
-    ] = False,
+    output: FormatOption = OutputFormat.table,
+    as_json: Annotated[bool, typer.Option("--json", help="The same as --format json.")] = False,
 ) -> None:
-    """Every version of one ticker's row for one date, newest first, from the versions of its month object:
-    the month object's version id, computed_at, computation version, run, and the source raw object with
-    its version."""
+    """Every version of one ticker's row for one date, newest first.
+
+    From the versions of its month object: the month object's version id, computed_at, computation
+    version, run, and the source raw object with its version. A table with no version exits 1; csv and
+    json print an empty result (a header, or []) and exit 0."""
     with user_errors():
         from lake import layout
 
@@ -86,39 +139,23 @@ def lineage(
         ticker, date = layout.validate_ticker(ticker), layout.validate_date(date)
         key = layout.month_key(dataset, layout.month_of(date))
         versions = [
-            {name: version.get(name) for name in _LINEAGE_FIELDS}
+            {column.key: version.get(column.key) for column in _LINEAGE_COLUMNS}
             for version in _existing_lake(lake).row_versions(dataset, ticker, date)
         ]
-        if as_json:
-            typer.echo(json.dumps(versions, indent=2, default=str))
-            return
-        if not versions:
+        output = OutputFormat.json if as_json else output
+        if output is OutputFormat.table and not versions:
             raise fail(f"no versions of {ticker} {date} in {key}", code=1)
-        table = Table(title=f"{dataset} {ticker} {date} in {key}: {len(versions)} version(s), newest first")
-        for column in (
-            "version id",
-            "latest",
-            "computed_at",
-            "computation",
-            "run",
-            "source raw key",
-            "raw version",
-        ):
-            table.add_column(column, overflow="fold")
-        for row in versions:
-            table.add_row(
-                row["version_id"],
-                "yes" if row["is_latest"] else "",
-                row["computed_at"] or "-",
-                f"{dataset} v{row['computation_version'] or '-'}",
-                row["run_id"] or "-",
-                row["source_raw_key"] or "-",
-                row["source_raw_version"] or "-",
-            )
-        Console().print(table)
+        render(
+            versions,
+            output,
+            _LINEAGE_COLUMNS,
+            title=f"{dataset} {ticker} {date} in {key}",
+            caption=f"{len(versions)} version(s), newest first",
+        )
 
 
 def register(app: typer.Typer) -> None:
-    """Adds `init` and `lineage` to the `tickerlake` app."""
+    """Adds `init`, `ls` and `lineage` to the `tickerlake` app."""
     app.command("init")(init)
+    app.command("ls")(ls)
     app.command("lineage")(lineage)

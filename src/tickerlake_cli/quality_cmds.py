@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import http.server
-import json
 import threading
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from tickerlake_cli._errors import fail, user_errors
+from tickerlake_cli._output import Column, FormatOption, OutputFormat, note, print_json, render
 
 LakeOption = Annotated[
     str | None,
@@ -52,6 +50,19 @@ def _rows(reports) -> list[dict]:
     ]
 
 
+_CHECK_COLUMNS = tuple(
+    Column(key) for key in ("dataset", "rule", "kind", "status", "checked", "failed", "message", "examples")
+)
+_CHECK_TABLE = (
+    Column("rule", "check"),
+    Column("kind"),
+    Column("status"),
+    Column("checked", justify="right"),
+    Column("failed", justify="right"),
+    Column("message", "message / examples"),
+)
+
+
 @quality_app.command("check")
 def check(
     dataset: Annotated[
@@ -60,7 +71,7 @@ def check(
     tickers: Annotated[str | None, typer.Option("--tickers", help="Comma-separated Yahoo symbols.")] = None,
     start: Annotated[str | None, typer.Option("--start", help="First date, YYYY-MM-DD.")] = None,
     end: Annotated[str | None, typer.Option("--end", help="Last date, YYYY-MM-DD.")] = None,
-    output: Annotated[str, typer.Option("--format", help="table or json (one object per check).")] = "table",
+    output: FormatOption = OutputFormat.table,
     save: Annotated[
         bool, typer.Option("--save/--no-save", help="Keep the report under quality/results/ for the docs.")
     ] = True,
@@ -70,13 +81,14 @@ def check(
     show_all: Annotated[bool, typer.Option("--all", help="Table: list passing checks too.")] = False,
     lake: LakeOption = None,
 ) -> None:
-    """Run the expectation suite and the quality rules; exit 1 when a check failed."""
+    """Run the expectation suite and the quality rules; exit 1 when a check failed.
+
+    One row per check: dataset, rule, kind, status, checked, failed, message, examples (csv: JSON text).
+    The table lists the failing and warning checks (--all: every check) under each dataset's summary."""
     with user_errors():
         from lake import layout
         from pipelines.quality import alert_failures, check_dataset, save_report
 
-        if output not in ("table", "json"):
-            raise ValueError(f"--format {output!r} is not valid: expected table or json")
         datasets = [layout.validate_dataset(dataset)] if dataset else list(layout.DATASETS)
         opened = _lake(lake)
         wanted = _tickers(tickers)
@@ -90,31 +102,34 @@ def check(
             if alert:
                 alert_failures(opened, report)
             reports.append(report)
-        if output == "json":
-            typer.echo(json.dumps(_rows(reports), indent=2, ensure_ascii=False))
+        if output is OutputFormat.json:
+            print_json(_rows(reports))
+        elif output is OutputFormat.csv:
+            render(_rows(reports), output, _CHECK_COLUMNS)
         else:
-            console = Console()
             for report in reports:
-                table = Table(title=report.summary(), title_justify="left")
-                for column in ("check", "kind", "status", "checked", "failed", "message / examples"):
-                    table.add_column(column, overflow="fold")
-                for result in report.results:
-                    if result.status == "pass" and not show_all:
-                        continue
-                    examples = "\n".join(
-                        f"{e.ticker or '-'} {e.date or '-'}: {e.detail}" for e in result.examples[:5]
-                    )
-                    table.add_row(
-                        result.name,
-                        result.kind,
-                        result.status.upper(),
-                        str(result.checked),
-                        str(result.failed),
-                        result.message + ("\n" + examples if examples else ""),
-                    )
-                console.print(table)
+                render(
+                    (
+                        {
+                            **result.to_dict(),
+                            "status": result.status.upper(),
+                            "message": "\n".join(
+                                [result.message]
+                                + [
+                                    f"{e.ticker or '-'} {e.date or '-'}: {e.detail}"
+                                    for e in result.examples[:5]
+                                ]
+                            ),
+                        }
+                        for result in report.results
+                        if show_all or result.status != "pass"
+                    ),
+                    output,
+                    _CHECK_TABLE,
+                    title=report.summary(),
+                )
             if not reports:
-                typer.echo("no dataset has data in this lake")
+                note("no dataset has data in this lake")
         if any(not report.passed for report in reports):
             raise typer.Exit(1)
 

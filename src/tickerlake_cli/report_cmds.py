@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from pathlib import Path
@@ -11,17 +10,15 @@ from typing import Annotated
 import typer
 
 from tickerlake_cli._errors import fail, user_errors
+from tickerlake_cli._output import FormatOption, OutputFormat, note, print_json, render
 
 bot_app = typer.Typer(name="bot", help="The LINE chat bot.", no_args_is_help=True)
 
 
 def _settings(lake: str | None):
-    from dataclasses import replace
+    from report_app.settings import ReportSettings
 
-    from lake.config import Settings
-
-    settings = Settings.from_env()
-    return replace(settings, lake_uri=lake) if lake else settings
+    return ReportSettings.from_env(lake_uri=lake)
 
 
 def _check_out(out: Path) -> None:
@@ -49,6 +46,9 @@ def _write_atomically(out: Path, data: bytes) -> None:
         raise
 
 
+_REPORT_COLUMNS = ("ticker", "symbol", "date", "requested_date", "session", "cache", "text", "pdf_url")
+
+
 def report(
     ticker: Annotated[str, typer.Argument(help="DR symbol (DBS19) or Yahoo symbol (D05.SI).")],
     date: Annotated[
@@ -56,9 +56,8 @@ def report(
     ] = None,
     lang: Annotated[str, typer.Option("--lang", help="th or en.")] = "th",
     out: Annotated[Path | None, typer.Option("--out", help="Also write the PDF report to this file.")] = None,
-    as_json: Annotated[
-        bool, typer.Option("--json", help='Print {"ticker", "date", "cache", "text", "pdf_url"?}.')
-    ] = False,
+    output: FormatOption = OutputFormat.table,
+    as_json: Annotated[bool, typer.Option("--json", help="The same as --format json.")] = False,
     lake: Annotated[
         str | None,
         typer.Option(
@@ -66,7 +65,10 @@ def report(
         ),
     ] = None,
 ) -> None:
-    """The bot's report from precomputed lake data, through the hybrid cache."""
+    """The bot's report from precomputed lake data, through the hybrid cache.
+
+    table: the report's text (and the PDF link); json: one object {"ticker", "date", "session", "cache",
+    "text", "pdf_url"?, "requested_date"?, "symbol"?}; csv: that object as a header and one row."""
     from pipelines.exceptions import UnknownTicker
     from report_app.service import ReportService
 
@@ -85,14 +87,18 @@ def report(
                 _write_atomically(out, service.pdf_bytes(result))
         finally:
             service.close()  # writes the cache event of this lookup
-    if as_json:
-        print(json.dumps(result.to_json(), ensure_ascii=False))
+    output = OutputFormat.json if as_json else output
+    body = result.to_json()
+    if output is OutputFormat.json:
+        print_json(body)
+    elif output is OutputFormat.csv:
+        render([body], output, _REPORT_COLUMNS)
     else:
         print(result.text)
         if result.pdf_url:
             print(f"\nPDF: {result.pdf_url}")
     if out is not None:
-        print(f"wrote {out}", file=sys.stderr)
+        note(f"wrote {out}")
 
 
 @bot_app.command("serve")

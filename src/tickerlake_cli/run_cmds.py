@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from tickerlake_cli._errors import fail, user_errors
+from tickerlake_cli._output import Column, FormatOption, OutputFormat, flatten, print_json, render
 
 #: Seconds a stopped run may take to unwind before the process ends regardless.
 STOP_GRACE_SECONDS = 10.0
@@ -158,23 +159,21 @@ def register(app: typer.Typer) -> None:
         reports: Annotated[
             bool, typer.Option("--reports/--no-reports", help="Pre-warm the report cache.")
         ] = True,
-        output: Annotated[str, typer.Option("--format", help="Summary as table or json.")] = "table",
+        output: FormatOption = OutputFormat.table,
         verbose: Annotated[
             bool, typer.Option("--verbose", help="Log every quarantine and alert as it happens.")
         ] = False,
     ) -> None:
-        """Materialize raw → prices → indicators → percentiles → features (and reports) through Dagster:
-        one run over the months of the range, recorded in DAGSTER_HOME."""
-        import json
+        """Materialize raw → prices → indicators → percentiles → features (and reports) through Dagster.
 
+        One run over the months of the range, recorded in DAGSTER_HOME. The progress and the lists of
+        quarantines, failed checks and failures go to stderr; stdout holds the summary: a table, csv
+        (field,value rows) or one json object."""
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-        from rich.table import Table
 
         console = Console(stderr=True)
         with user_errors():
-            if output not in ("table", "json"):
-                raise ValueError(f"--format {output!r} is not valid: expected table or json")
             if universe is not None:
                 from pipelines.sources import load_universe
 
@@ -224,7 +223,7 @@ def register(app: typer.Typer) -> None:
                 TimeElapsedColumn(),
                 console=console,
                 transient=False,
-                disable=output == "json",
+                disable=output is not OutputFormat.table,
             ) as progress:
                 task = progress.add_task("month objects", total=len(months) * 4)
                 written = {"rows": 0}
@@ -252,15 +251,17 @@ def register(app: typer.Typer) -> None:
                         "[red]stopped[/red]: the run was interrupted; months written so far are kept"
                     )
                     raise typer.Exit(130) from None
-        if output == "json":
-            print(json.dumps(summary.to_dict(), indent=1))
+        if output is OutputFormat.json:
+            print_json(summary.to_dict())
+        elif output is OutputFormat.csv:
+            render(flatten(summary.to_dict()), output, ("field", "value"))
         else:
-            table = Table(title="tickerlake run")
-            table.add_column("what")
-            table.add_column("value", justify="right")
-            for name, value in _summary_rows(summary):
-                table.add_row(name, value)
-            Console().print(table)
+            render(
+                ({"what": name, "value": value} for name, value in _summary_rows(summary)),
+                output,
+                (Column("what"), Column("value", justify="right")),
+                title="tickerlake run",
+            )
         for key, reason in sorted(summary.quarantined.items())[:20]:
             console.print(f"quarantined: {key}: {reason}")
         for name in summary.checks_failed:

@@ -1,24 +1,19 @@
 """`tickerlake sql` and `tickerlake catalog sync|ddl|terraform`: the analysts' side of the lake."""
 
-import base64
-import csv
-import datetime as dt
-import decimal
-import json
-import math
 import sys
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from tickerlake_cli._errors import fail, user_errors
+from tickerlake_cli._output import FormatOption, OutputFormat, Renderer
 
 LakeOption = Annotated[
     str | None,
     typer.Option(
         "--lake",
+        envvar="TICKERLAKE_LAKE_URI",
         help="Lake URI: s3://bucket/prefix, file:///path or a path (default: TICKERLAKE_LAKE_URI, else ./lake).",
         show_default=False,
     ),
@@ -32,13 +27,13 @@ DatabaseOption = Annotated[
     ),
 ]
 PLACEHOLDER_ROOT = "s3://YOUR-LAKE-BUCKET/PREFIX"
-DEFAULT_TERRAFORM_FILE = Path(__file__).resolve().parents[2] / "infra" / "glue_tables.tf.json"
-
-
-class OutputFormat(StrEnum):
-    table = "table"
-    csv = "csv"
-    json = "json"
+_CHECKOUT = Path(__file__).resolve().parents[2]  # the repository root when run from a checkout's src/
+# From a checkout: its infra/; installed: infra/ under the current directory (the operator's Terraform).
+DEFAULT_TERRAFORM_FILE = (
+    _CHECKOUT / "infra" / "glue_tables.tf.json"
+    if (_CHECKOUT / "pyproject.toml").is_file() and (_CHECKOUT / "infra").is_dir()
+    else Path("infra") / "glue_tables.tf.json"
+)
 
 
 def _lake_uri(uri: str | None) -> str:
@@ -50,127 +45,33 @@ def _lake_uri(uri: str | None) -> str:
 # --- output ---------------------------------------------------------------------------------------------
 
 
-def _plain(value: Any) -> Any:
-    """A JSON-ready value: ISO dates and times, numbers (NaN and infinities as null), lists and objects."""
-    if value is None or isinstance(value, bool | int | str):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, decimal.Decimal):
-        return float(value) if value.is_finite() else None
-    if isinstance(value, dt.datetime | dt.date | dt.time):
-        return value.isoformat()
-    if isinstance(value, dt.timedelta):
-        return value.total_seconds()
-    if isinstance(value, bytes):
-        return base64.b64encode(value).decode()
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        # Arrow gives a MAP as a list of (key, value) pairs
-        if value and all(isinstance(v, tuple) and len(v) == 2 for v in value):
-            return {str(k): _plain(v) for k, v in value}
-        return [_plain(v) for v in value]
-    return str(value)
-
-
-def _text(value: Any) -> str:
-    plain = _plain(value)
-    if plain is None:
-        return ""
-    return plain if isinstance(plain, str) else json.dumps(plain)
-
-
 def _row_values(batch) -> list[list[Any]]:
     """The rows of a record batch, by position (a name may repeat in a result)."""
     columns = [c.to_pylist() for c in batch.columns]
     return [list(values) for values in zip(*columns, strict=True)]
 
 
-class _Printer:
-    """Writes a result batch by batch: JSON (an array, valid even when the query stops part-way), CSV, or a
-    table (buffered: it needs the column widths; the row limit bounds it)."""
-
-    def __init__(self, names: list[str], output: OutputFormat) -> None:
-        self.names = names
-        self.output = output
-        self.started = False
-        self.cells: list[list[str]] = []
-
-    def write(self, batch) -> None:
-        if self.output is OutputFormat.json:
-            for values in _row_values(batch):
-                row = json.dumps({k: _plain(v) for k, v in zip(self.names, values, strict=True)}, indent=2)
-                body = "\n".join("  " + line for line in row.splitlines())
-                sys.stdout.write(("[\n" if not self.started else ",\n") + body)
-                self.started = True
-        elif self.output is OutputFormat.csv:
-            writer = csv.writer(sys.stdout, lineterminator="\n")
-            self._header(writer)
-            for values in _row_values(batch):
-                writer.writerow([_text(v) for v in values])
-        else:
-            for values in _row_values(batch):
-                self.cells.append([_text(v) if v is not None else "NULL" for v in values])
-        sys.stdout.flush()
-
-    def _header(self, writer) -> None:
-        if not self.started:
-            writer.writerow(self.names)
-            self.started = True
-
-    def finish(self, complete: bool) -> None:
-        """Close the output; `complete` is False when the query stopped or failed part-way."""
-        if self.output is OutputFormat.json:
-            if self.started:
-                sys.stdout.write("\n]\n")
-            elif complete:
-                sys.stdout.write("[]\n")
-        elif self.output is OutputFormat.csv:
-            if complete:
-                self._header(csv.writer(sys.stdout, lineterminator="\n"))
-        elif complete or self.cells:
-            self._table(complete)
-        sys.stdout.flush()
-
-    def _table(self, complete: bool) -> None:
-        from rich.console import Console
-        from rich.table import Table
-
-        names, cells = self.names, self.cells
-        widths = [max([len(name), *(len(line[i]) for line in cells)]) for i, name in enumerate(names)]
-        caption = f"{len(cells)} row(s)" + ("" if complete else ", the query stopped after them")
-        shown = Table()  # the rows only on stdout: the row count goes to stderr
-        for name in names:
-            shown.add_column(name, no_wrap=True)
-        for line in cells:
-            shown.add_row(*(cell if cell != "NULL" else "[dim]NULL[/dim]" for cell in line))
-        console = Console()
-        # Values are never folded or cut: a pipe or a file gets a console as wide as the table.
-        needed = sum(widths) + 3 * len(names) + 1
-        if not console.is_terminal and needed > console.width:
-            console = Console(width=needed)
-        console.print(shown)
-        print(caption, file=sys.stderr)
+def _caption(renderer: Renderer, complete: bool) -> str:
+    return f"{renderer.rows} row(s)" + ("" if complete else ", the query stopped after them")
 
 
 def _print_rows(table, output: OutputFormat) -> None:
-    printer = _Printer(table.column_names, output)
+    renderer = Renderer(table.column_names, output, null="NULL")
     for batch in table.to_batches():
-        printer.write(batch)
-    printer.finish(complete=True)
+        renderer.write(_row_values(batch))
+    renderer.finish(complete=True, caption=_caption(renderer, True))
 
 
 def _stream(query, output: OutputFormat) -> None:
     """Print a running local query's batches as they come; a stop or a failure part-way closes the output."""
-    printer = _Printer(query.schema.names, output)
+    renderer = Renderer(query.schema.names, output, null="NULL")
     complete = False
     try:
         for batch in query.batches():
-            printer.write(batch)
+            renderer.write(_row_values(batch))
         complete = True
     finally:
-        printer.finish(complete)
+        renderer.finish(complete, caption=_caption(renderer, complete))
 
 
 # --- tickerlake sql -------------------------------------------------------------------------------------
@@ -182,9 +83,7 @@ def sql(
         typer.Argument(help="Athena (Trino) SQL: one SELECT over prices, indicators, percentiles, features."),
     ],
     lake: LakeOption = None,
-    output: Annotated[
-        OutputFormat, typer.Option("--format", help="Output: a table, CSV or a JSON array.")
-    ] = OutputFormat.table,
+    output: FormatOption = OutputFormat.table,
     athena: Annotated[
         bool, typer.Option("--athena", help="Run on Amazon Athena through the Glue catalog.")
     ] = False,
@@ -337,7 +236,9 @@ def catalog_ddl(
 
 @catalog_app.command("terraform")
 def catalog_terraform(
-    out: Annotated[Path, typer.Option("--out", help="File to write.")] = DEFAULT_TERRAFORM_FILE,
+    out: Annotated[
+        Path, typer.Option("--out", help="File to write; - for stdout (default: infra/glue_tables.tf.json).")
+    ] = DEFAULT_TERRAFORM_FILE,
     check: Annotated[
         bool, typer.Option("--check", help="Only check that the file is up to date (exit 1 if not).")
     ] = False,
@@ -347,6 +248,13 @@ def catalog_terraform(
         from glue.catalog import terraform_json
 
         text = terraform_json()
+        if str(out) == "-" and not check:
+            typer.echo(text, nl=False)
+            return
+        if not check and not out.parent.is_dir():
+            raise fail(
+                f"--out {out}: the folder {out.parent} does not exist (pass --out FILE, or - for stdout)"
+            )
         if check:
             current = out.read_text() if out.exists() else None
             if current != text:
