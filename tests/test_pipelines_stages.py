@@ -231,3 +231,32 @@ def test_a_bad_bar_a_newer_fetch_repairs_is_recorded_but_not_counted_as_quaranti
     assert result.quarantined == {} and result.rows == 1
     assert len(lake.quarantine_records("prices", T, "2025-06-02")) == 1
     assert stages.quarantined_now(lake, "prices", [T], "2025-06-02", "2025-06-02") == {}
+
+
+def test_month_chunks_cover_every_row_once_in_whole_months(monkeypatch):
+    rng = np.random.default_rng(7)
+    months = np.array([f"2025-{m:02d}" for m in rng.integers(1, 13, size=5_000)])
+    monkeypatch.setattr(stages, "CHUNK_ROWS", 1_000)
+    chunks = list(stages._month_chunks(months))
+    assert sorted(np.concatenate(chunks).tolist()) == list(range(len(months)))  # each row exactly once
+    seen: set[str] = set()
+    for chunk in chunks:
+        names = set(months[chunk])
+        assert not names & seen  # a month never spans two chunks
+        seen |= names
+        assert len(chunk) <= 1_000 or len(names) == 1  # bounded, unless one month is larger on its own
+    assert len(chunks) > 1
+
+
+def test_a_backfill_validated_in_chunks_writes_what_one_pass_writes(tmp_path, monkeypatch):
+    whole = _lake(tmp_path / "whole")
+    _run(whole, [T, "NVDA"], "2025-01-02", "2025-06-30")
+    monkeypatch.setattr(stages, "CHUNK_ROWS", 50)  # about one month of two tickers per chunk
+    chunked = _lake(tmp_path / "chunked")
+    results = _run(chunked, [T, "NVDA"], "2025-01-02", "2025-06-30")
+    assert [w.month for w in results["features"].writes] == [f"2025-0{m}" for m in range(1, 7)]
+    for dataset in ("prices", "indicators", "percentiles", "features"):
+        lineage = ["computed_at", "run_id", "source_raw_key", "source_raw_version"]  # differ per lake
+        expected = whole.read_dataset(dataset).drop(columns=lineage)
+        found = chunked.read_dataset(dataset).drop(columns=lineage)
+        pd.testing.assert_frame_equal(found, expected)

@@ -334,7 +334,9 @@ class Lake:
                     f"raw object {key} exists with other content: a fetch is stored once and never replaced"
                 ) from None
             result = PutResult(key=key, version_id=existing.version_id)
-        logger.info("lake.write area=raw key=%s version=%s bytes=%d", key, result.version_id, len(body))
+        logger.info(
+            "lake write", extra={"area": "raw", "key": key, "version": result.version_id, "bytes": len(body)}
+        )
         return result
 
     @staticmethod
@@ -515,17 +517,23 @@ class Lake:
                 )
             except PreconditionFailed:
                 pause = random.uniform(0.01, 0.05) * attempt
-                logger.info("lake.write conflict key=%s attempt=%d retry_in=%.3fs", key, attempt, pause)
+                logger.info(
+                    "lake write conflict",
+                    extra={"key": key, "attempt": attempt, "retry_in_s": round(pause, 3)},
+                )
                 time.sleep(pause)
                 continue
             logger.info(
-                "lake.write area=processed key=%s version=%s rows=%d written=%d run_id=%s attempts=%d",
-                key,
-                put.version_id,
-                merged.num_rows,
-                new.num_rows,
-                run_id,
-                attempt,
+                "lake write",
+                extra={
+                    "area": "processed",
+                    "key": key,
+                    "version": put.version_id,
+                    "rows": merged.num_rows,
+                    "written": new.num_rows,
+                    "run_id": run_id,
+                    "attempts": attempt,
+                },
             )
             return MonthWrite(
                 dataset=dataset,
@@ -926,11 +934,8 @@ class Lake:
         body = json.dumps(record, ensure_ascii=False, indent=1).encode()
         result = self.store.put(key, body, metadata=metadata, tags=tags, content_type="application/json")
         logger.warning(
-            "lake.quarantine key=%s version=%s source=%s reason=%s",
-            key,
-            result.version_id,
-            source_key,
-            json.dumps(reason[:200], ensure_ascii=False),
+            "lake quarantine",
+            extra={"key": key, "version": result.version_id, "source": source_key, "reason": reason[:200]},
         )
         return result
 

@@ -150,7 +150,10 @@ def _quarantine(
 
         raise_alert(lake, "quarantine", dataset, ticker, date, reason, run_id=run_id)
     except Exception as exc:  # noqa: BLE001 - an alert sink failing must not lose the quarantine
-        log.warning("alert not raised for %s %s %s: %s", dataset, ticker, date, exc)
+        log.warning(
+            "alert not raised",
+            extra={"dataset": dataset, "ticker": ticker, "date": date, "error": str(exc)},
+        )
 
 
 # ---------------------------------------------------------------------------------------------- raw
@@ -214,7 +217,7 @@ def ingest_raw(
         if isinstance(outcome, Exception):
             errors.append(outcome)
             result.failed[ticker] = f"{type(outcome).__name__}: {outcome}"
-            log.warning("source fetch failed ticker=%s: %s", ticker, outcome)
+            log.warning("source fetch failed", extra={"ticker": ticker, "error": str(outcome)})
             continue
         stored, refused = outcome
         if not stored and not refused:
