@@ -66,3 +66,20 @@ def _isolated_env(monkeypatch, tmp_path):
     monkeypatch.setenv("CACHE_SQLITE_PATH", str(tmp_path / "cache" / "cache.db"))
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
     (tmp_path / "dagster_home").mkdir()
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A PostgreSQL server on a free 127.0.0.1 port for the whole session (per xdist worker). Without the
+    binaries: skipped on a developer's machine, a failure where TICKERLAKE_REQUIRE_POSTGRES is set (CI)."""
+    from tests.postgres_server import REQUIRE_ENV, PostgresServer, find_binaries
+
+    bin_dir = find_binaries()
+    if bin_dir is None:
+        message = "PostgreSQL binaries (initdb, pg_ctl) not found: apt-get install postgresql"
+        if os.environ.get(REQUIRE_ENV):
+            pytest.fail(f"{message} ({REQUIRE_ENV} is set)")
+        pytest.skip(message)
+    server = PostgresServer(bin_dir).start()
+    yield server
+    server.stop()

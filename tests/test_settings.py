@@ -36,6 +36,7 @@ ALLOWED_DIRECT_READS = {
     # Functions that take an environment mapping (os.environ by default) for their tests:
     ("report_app/dependency_loader.py", "*"),  # Limits.from_env: DEPENDENCIES_MAX_* (DependencySettings)
     ("report_app/secrets.py", "*"),  # resolve_secrets writes *_ARN's values into the plain variables
+    ("lake/config.py", "*"),  # EnvSettings.from_env: its reuse key is the class's own variables' values
 }
 
 
@@ -288,3 +289,16 @@ def test_a_bad_setting_reaches_the_cli_as_one_line(monkeypatch, tmp_path):
     assert result.exit_code == 2
     assert "CACHE_TTL_HOURS must be a number, got 'soon'" in result.output
     assert "Traceback" not in result.output
+
+
+def test_from_env_reuses_settings_only_while_their_variables_keep_their_values(monkeypatch):
+    monkeypatch.setenv("CACHE_TTL_HOURS", "5")
+    first = ReportSettings.from_env()
+    assert ReportSettings.from_env() is first  # nothing changed: the same frozen object
+    monkeypatch.setenv("CACHE_TTL_HOURS", "7")
+    assert ReportSettings.from_env().cache_ttl_hours == 7
+    monkeypatch.setenv("CACHE_TTL_HOURS", "x")
+    with pytest.raises(ConfigError, match="CACHE_TTL_HOURS must be a number, got 'x'"):
+        ReportSettings.from_env()  # a bad value is refused every time, never served from before
+    monkeypatch.setenv("CACHE_TTL_HOURS", "5")
+    assert ReportSettings.from_env() is first

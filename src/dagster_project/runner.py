@@ -25,6 +25,7 @@ import dagster as dg
 from dagster_project.partitions import partitions_start, range_tags
 from lake import layout
 from lake.api import MonthWrite
+from lake.exceptions import StoreUnavailable
 
 LAKE_ASSET_NAMES = ("raw_prices", "prices", "indicators", "percentiles", "features")
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -97,7 +98,8 @@ def dagster_home() -> Path:
 @contextlib.contextmanager
 def _home_lock(home: Path) -> Iterator[None]:
     """Exclusive while an instance is created over `home`: Dagster creates its SQLite tables and stamps
-    their schema on first use, and two processes doing that at once break the home for good."""
+    their schema on first use, and two processes doing that at once break the home for good. (Postgres
+    storages also survive a race between machines: dagster-postgres retries a table creation it lost.)"""
     fd = os.open(home / ".tickerlake-init.lock", os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
@@ -111,7 +113,8 @@ def _relaxed_sqlite_sync() -> None:
     checkpoint each closed connection makes (Dagster opens one per event): a 4-ticker 2-year run took
     24.7 s with synchronous=NORMAL and 11.5 s with OFF. The cost: an operating-system crash or power loss
     (not a killed process) may lose or damage the local run history — never the lake, which is the record.
-    Production runs use Postgres (issue 18)."""
+    Production runs use Postgres (issue 18), which is never tuned: `recorded_instance` calls this only for
+    a SQLite instance."""
     from sqlalchemy import event
     from sqlalchemy.engine import Engine
 
@@ -129,11 +132,141 @@ def _relaxed_sqlite_sync() -> None:
     _relaxed_sqlite_sync.done = True  # type: ignore[attr-defined]
 
 
+class InstanceConfigError(ValueError):
+    """DAGSTER_HOME's dagster.yaml cannot be used as it is: not YAML, a field Dagster refuses, an unset
+    environment variable it names, a database driver that is not installed. The operator's to fix."""
+
+
+class InstanceUnavailable(StoreUnavailable):
+    """The instance's database (Postgres) could not be reached after dagster-postgres's retries."""
+
+
+_STORAGE_KEYS = ("storage", "run_storage", "event_log_storage", "schedule_storage")
+
+
+def instance_storage(home: Path) -> str:
+    """What keeps the run history of the instance in `home`: "sqlite" (Dagster's default: no storage
+    configured, or `storage: sqlite:`), "postgres" (`storage: postgres:`, or dagster_postgres storage
+    classes), or "other". The file is only read, never rewritten; InstanceConfigError if it is not YAML."""
+    import yaml
+
+    config_path = home / "dagster.yaml"
+    try:
+        config = yaml.safe_load(config_path.read_text()) if config_path.exists() else None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise InstanceConfigError(f"{config_path} is not valid YAML{where}: {problem}") from None
+    if config is None:
+        return "sqlite"
+    if not isinstance(config, dict):
+        raise InstanceConfigError(
+            f"{config_path} is not valid: expected a mapping of settings, got {type(config).__name__}"
+        )
+    configured = {key: config[key] for key in _STORAGE_KEYS if config.get(key) is not None}
+    if not configured:
+        return "sqlite"
+    storage = configured.get("storage")
+    if isinstance(storage, dict) and set(storage) == {"sqlite"} and len(configured) == 1:
+        return "sqlite"
+    if isinstance(storage, dict) and "postgres" in storage:
+        return "postgres"
+    modules = {str(v.get("module", "")) for v in configured.values() if isinstance(v, dict)}
+    if modules and all(module.startswith("dagster_postgres") for module in modules):
+        return "postgres"
+    return "other"
+
+
+def _first_line(text: object) -> str:
+    lines = [line.strip() for line in str(text).strip().splitlines() if line.strip()]
+    return lines[0] if lines else ""
+
+
+def _config_problem(exc: Any) -> str:
+    """The first problem of a DagsterInvalidConfigError, on one line."""
+    import re
+
+    errors = getattr(exc, "errors", None) or []
+    message = str(errors[0].message) if errors else str(exc)
+    unset = re.search(r'environment variable "([^"]+)" which is not set', message)
+    if unset:
+        path = re.search(r"at path (\S+)", message)
+        field = f" (read by {path.group(1)})" if path else ""
+        return f"environment variable {unset.group(1)} is not set{field}"
+    return _first_line(message).split(" Expected: ")[0]
+
+
+class _OneLineRetries:
+    """A logging filter for the root logger while the instance is created: dagster-postgres logs each
+    retry of an unreachable database as a multi-line warning on the root logger; it becomes one line
+    on `tickerlake.dagster` instead (shown with `tickerlake --log-level INFO` / `run --verbose`)."""
+
+    def filter(self, record: Any) -> bool:
+        message = record.getMessage()
+        if record.name == "root" and message.startswith("Retrying failed database"):
+            import logging
+
+            logging.getLogger("tickerlake.dagster").warning(
+                "Dagster's database: %s", _first_line(message.replace("(psycopg2.OperationalError) ", ""))
+            )
+            return False
+        return True
+
+
+@contextlib.contextmanager
+def _instance_errors(config_path: Path) -> Iterator[None]:
+    """Errors of creating the instance from `config_path` as one line: InstanceConfigError (the file's
+    fault) or InstanceUnavailable (its database cannot be reached)."""
+    import logging
+
+    import sqlalchemy.exc
+    from dagster._core.errors import DagsterInvalidConfigError
+    from dagster_shared.check import CheckError
+
+    try:
+        from dagster_postgres.utils import DagsterPostgresException
+    except ImportError:  # pragma: no cover - dagster-postgres is a dependency
+        DagsterPostgresException = type("DagsterPostgresException", (Exception,), {})  # noqa: N806
+
+    retries = _OneLineRetries()
+    logging.getLogger().addFilter(retries)
+    try:
+        yield
+    except DagsterInvalidConfigError as exc:
+        raise InstanceConfigError(f"{config_path} is not valid: {_config_problem(exc)}") from None
+    except CheckError as exc:  # dagster-postgres checks its config with invariants
+        problem = str(exc).removeprefix("Invariant failed. Description: ")
+        raise InstanceConfigError(f"{config_path} is not valid: {_first_line(problem)}") from None
+    except ModuleNotFoundError as exc:
+        if exc.name == "psycopg":
+            raise InstanceConfigError(
+                f"{config_path}: the postgresql:// scheme needs the psycopg driver, which is not installed;"
+                " set `scheme: postgresql+psycopg2` under postgres_db (or a postgresql+psycopg2:// postgres_url)"
+            ) from None
+        raise InstanceConfigError(
+            f"{config_path} needs the Python module {exc.name!r}, which is not installed"
+        ) from None
+    except (DagsterPostgresException, sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError) as exc:
+        cause = exc if isinstance(exc, sqlalchemy.exc.DBAPIError) else exc.__cause__ or exc
+        reason = getattr(cause, "orig", None) or cause
+        raise InstanceUnavailable(
+            f"the Dagster database of {config_path} is unavailable: {_first_line(reason)}"
+        ) from None
+    finally:
+        logging.getLogger().removeFilter(retries)
+
+
 def recorded_instance() -> dg.DagsterInstance:
-    """The instance in DAGSTER_HOME (made if missing), its storage created under a lock."""
-    _relaxed_sqlite_sync()
+    """The instance in DAGSTER_HOME (made if missing), its storage created under a lock.
+
+    The operator's dagster.yaml is used as it is: SQLite (the default) is tuned for speed, Postgres or any
+    other storage is left alone. InstanceConfigError when the file cannot be used, InstanceUnavailable when
+    its database cannot be reached."""
     home = dagster_home()
-    with _home_lock(home):
+    if instance_storage(home) == "sqlite":
+        _relaxed_sqlite_sync()
+    with _home_lock(home), _instance_errors(home / "dagster.yaml"):
         instance = dg.DagsterInstance.get()
         instance.get_runs(limit=1)  # touches the run, event and schedule storages: created now, locked
     return instance
