@@ -18,6 +18,7 @@ from lake.alerts import (
     raise_alert,
 )
 from lake.api import Lake
+from lake.logs import fields_of
 
 T, D = "D05.SI", "2025-06-10"
 
@@ -83,14 +84,23 @@ def test_failed_delivery_records_nothing_so_the_retry_alerts(lake):
 
 
 def test_log_sink_writes_one_structured_line(lake, caplog):
-    with caplog.at_level(logging.WARNING, logger="tickerlake.lake.alerts"):
+    with caplog.at_level(logging.INFO, logger="tickerlake.lake.alerts"):
         alert = raise_alert(lake, "quarantine", "raw", T, D, "not JSON", sink=LogSink())
         raise_alert(lake, "quarantine", "raw", T, D, "not JSON", sink=LogSink())
-    lines = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert lines == [
-        f"lake.alert incident={alert.incident_id} kind=quarantine dataset=raw ticker={T} date={D} rule=- "
-        'run_id=- reason="not JSON"'
-    ]
+    [record] = [r for r in caplog.records if r.levelno == logging.WARNING]  # the repeat is deduplicated
+    assert record.getMessage() == "lake.alert"
+    assert fields_of(record) == {
+        "incident": alert.incident_id,
+        "kind": "quarantine",
+        "dataset": "raw",
+        "ticker": T,
+        "date": D,
+        "rule": None,
+        "run_id": None,
+        "reason": "not JSON",
+    }
+    [repeat] = [r for r in caplog.records if r.getMessage() == "lake.alert deduplicated"]
+    assert (repeat.incident, repeat.key) == (alert.incident_id, layout.alert_key(D, alert.incident_id))
 
 
 def test_default_sink_is_the_log_without_a_topic(monkeypatch):

@@ -8,6 +8,7 @@ import datetime as dt
 import io
 import json
 import logging
+import re
 from pathlib import Path
 
 import pytest
@@ -172,6 +173,106 @@ def test_cache_logs_carry_fields_not_key_value_text(module):
         ):
             calls.append(node.args[0].value)
     assert calls and [text for text in calls if "=%" in text] == []
+
+
+_LEVELS = ("debug", "info", "warning", "error", "exception", "critical")
+#: ``word=%s`` / ``word={...}``: a field written into the message text instead of passed as `extra=`.
+_KEY_VALUE = re.compile(r"\b[A-Za-z_][\w.]*=(%|\{)")
+#: Files allowed to keep `k=v` messages (none: every file logs its fields as `extra=`).
+_KEY_VALUE_ALLOWED: set[str] = set()
+
+
+def _message_text(node: ast.expr) -> str | None:
+    """The literal text of a log message, a formatted value shown as ``{``; None if it is not literal."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.JoinedStr):
+        return "".join(v.value if isinstance(v, ast.Constant) else "{" for v in node.values)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Mod)):
+        left = _message_text(node.left)
+        right = _message_text(node.right) if isinstance(node.op, ast.Add) else ""
+        return None if left is None or right is None else left + right
+    if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "format":
+        return _message_text(node.func.value)  # type: ignore[attr-defined]
+    return None
+
+
+def _log_calls(tree: ast.AST):
+    """(call, message node) of every stdlib logging call. Dagster's ``context.log`` is left out: it takes
+    only a message (no `extra=`), so readable text is all it can carry."""
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+            continue
+        if ast.unparse(node.func.value).endswith("context.log"):
+            continue
+        if node.func.attr in _LEVELS and node.args:
+            yield node, node.args[0]
+        elif node.func.attr == "log" and len(node.args) >= 2:
+            yield node, node.args[1]
+
+
+def _key_value_messages(source: str) -> list[tuple[int, str]]:
+    found = []
+    for call, message in _log_calls(ast.parse(source)):
+        text = _message_text(message)
+        if text is not None and _KEY_VALUE.search(text):
+            found.append((call.lineno, text))
+    return found
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        'log.info("pdf write key=%s bytes=%d", key, n)',
+        'logger.warning(\n    "seen events: claim failed key=%s "\n    "error=%s", key, exc\n)',
+        'log.info(f"report {t} status={status}")',
+        'log.log(logging.INFO, "event_id=%r skipped", event_id)',
+        'logging.getLogger("tickerlake.x").error("lake.write key={}".format(key))',
+    ],
+)
+def test_the_key_value_scan_finds_fields_written_into_the_message(source):
+    assert len(_key_value_messages(source)) == 1
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        'log.info("pdf write", extra={"key": key, "bytes": n})',
+        'log.warning("report chart skipped: %s", exc)',
+        'context.log.info(f"report {t} status={status}")',
+        "np.log(x)",
+    ],
+)
+def test_the_key_value_scan_passes_constant_messages_with_fields(source):
+    assert _key_value_messages(source) == []
+
+
+def test_no_log_message_in_src_carries_key_value_text():
+    """Fields go in `extra=` (JSON fields on Lambda, ``k=v`` appended by the text formatter), never in the
+    message: a message stays one constant that Logs Insights can group by."""
+    offenders, calls = [], 0
+    for path in sorted(SRC.rglob("*.py")):
+        relative = path.relative_to(SRC).as_posix()
+        source = path.read_text(encoding="utf-8")
+        calls += sum(1 for _ in _log_calls(ast.parse(source)))
+        if relative not in _KEY_VALUE_ALLOWED:
+            offenders += [f"{relative}:{line}: {text!r}" for line, text in _key_value_messages(source)]
+    assert calls > 50  # the scan sees the project's log calls
+    assert offenders == [], "pass these as extra= fields:\n" + "\n".join(offenders)
+
+
+def test_no_extra_field_overwrites_a_log_record_attribute():
+    """`extra={"name": ...}` raises KeyError when the line is logged (and `module`, `created`... would
+    corrupt the record): rename such a field, e.g. `object_name`."""
+    reserved = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
+    clashes = []
+    for path in sorted(SRC.rglob("*.py")):
+        for call, _message in _log_calls(ast.parse(path.read_text(encoding="utf-8"))):
+            for keyword in call.keywords:
+                if keyword.arg == "extra" and isinstance(keyword.value, ast.Dict):
+                    names = [k.value for k in keyword.value.keys if isinstance(k, ast.Constant)]
+                    clashes += [f"{path.relative_to(SRC)}:{call.lineno}: {n}" for n in names if n in reserved]
+    assert clashes == []
 
 
 # ------------------------------------------------------------------------------------------- EMF

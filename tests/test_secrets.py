@@ -138,7 +138,12 @@ def test_a_plain_variable_wins_over_its_arn_without_any_call(caplog):
         "OPENAI_API_KEY": "unset",
     }
     assert env["LINE_CHANNEL_SECRET"] == "local-secret"
-    assert "LINE_CHANNEL_SECRET is set, so LINE_CHANNEL_SECRET_ARN" in caplog.text
+    [warning] = caplog.records
+    assert (warning.variable, warning.arn_variable, warning.arn) == (
+        "LINE_CHANNEL_SECRET",
+        "LINE_CHANNEL_SECRET_ARN",
+        env["LINE_CHANNEL_SECRET_ARN"],
+    )
 
 
 def test_nothing_set_is_left_to_the_app_to_refuse():

@@ -132,15 +132,17 @@ class LogSink:
 
     def send(self, alert: Alert) -> str | None:
         logger.warning(
-            "lake.alert incident=%s kind=%s dataset=%s ticker=%s date=%s rule=%s run_id=%s reason=%s",
-            alert.incident_id,
-            alert.kind,
-            alert.dataset,
-            alert.ticker or "-",
-            alert.date,
-            alert.rule or "-",
-            alert.run_id or "-",
-            json.dumps(alert.reason[:500], ensure_ascii=False),
+            "lake.alert",
+            extra={
+                "incident": alert.incident_id,
+                "kind": alert.kind,
+                "dataset": alert.dataset,
+                "ticker": alert.ticker,
+                "date": alert.date,
+                "rule": alert.rule,
+                "run_id": alert.run_id,
+                "reason": alert.reason[:500],
+            },
         )
         return None
 
@@ -263,7 +265,7 @@ def raise_alert(
     incident = incident_id(kind, dataset, ticker, day, rule)
     key = layout.alert_key(day, incident)
     if lake.store.exists(key):
-        logger.info("lake.alert deduplicated incident=%s key=%s", incident, key)
+        logger.info("lake.alert deduplicated", extra={"incident": incident, "key": key})
         return None
     sinks = default_sink() if sink is None else ([sink] if isinstance(sink, AlertSink) else list(sink))
     alert = Alert(incident, kind, dataset, ticker, day, rule, reason, run_id, dt.datetime.now(dt.UTC))

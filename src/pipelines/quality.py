@@ -879,7 +879,10 @@ def load_reports(lake: Lake, dataset: str, *, limit: int = 10) -> list[QualityRe
         try:
             reports.append(QualityReport.from_dict(json.loads(lake.store.get(key).data)))
         except (ObjectNotFound, ValueError, KeyError) as exc:
-            logger.warning("pipelines.quality unreadable report key=%s error=%s", key, exc)
+            logger.warning(
+                "pipelines.quality unreadable report",
+                extra={"key": key, "error": f"{type(exc).__name__}: {exc}"},
+            )
     return reports
 
 

@@ -235,7 +235,7 @@ def build_docs(
         )
         written.append(key)
     index_key = layout.quality_docs_key("index.html")
-    logger.info("pipelines.quality docs written key=%s files=%d", index_key, len(written))
+    logger.info("pipelines.quality docs written", extra={"key": index_key, "files": len(written)})
     return DocsSite(index_key, tuple(written), docs_location(lake, index_key))
 
 

@@ -528,7 +528,7 @@ def _remove(path: Path) -> None:
 def _clean_leftovers(root: Path) -> None:
     for path in root.iterdir():
         if path.name.startswith(_TMP_PREFIX):
-            logger.warning("dependencies removed leftover path=%s", path)
+            logger.warning("dependencies removed leftover", extra={"path": str(path)})
             _remove(path)
 
 
@@ -554,10 +554,9 @@ def _activate(root: Path, folder: Path) -> None:
         with contextlib.suppress(ValueError):
             sys.path.remove(previous)
         logger.warning(
-            "dependencies switched folder from=%s to=%s: modules already imported stay from the old one "
-            "until the process restarts",
-            previous,
-            path,
+            "dependencies switched folder: modules already imported stay from the old one until the process "
+            "restarts",
+            extra={"from_path": previous, "to_path": path},
         )
     if path not in sys.path:
         sys.path.insert(0, path)
@@ -627,7 +626,7 @@ def _make_room(root: Path, final: Path, needed: int) -> None:
     for folder in sorted(root.iterdir()):
         if folder == final or str(folder) == active or folder.name.startswith(".") or not folder.is_dir():
             continue
-        logger.warning("dependencies evicting unused version path=%s to free space", folder)
+        logger.warning("dependencies evicting unused version to free space", extra={"path": str(folder)})
         _remove(folder)
         if shutil.disk_usage(root).free >= needed:
             return
@@ -714,7 +713,9 @@ def _load_cold(
             )
             if final.exists() or final.is_symlink():
                 # an untrusted (no marker) or different folder: move it aside first, rename never merges
-                logger.warning("dependencies replacing folder path=%s (no marker or another sha256)", final)
+                logger.warning(
+                    "dependencies replacing folder: no marker or another sha256", extra={"path": str(final)}
+                )
                 os.rename(final, old)
             os.rename(staging, final)
             fd = os.open(root, os.O_RDONLY)
@@ -779,10 +780,8 @@ def load_dependencies(
     if loaded is not None:
         _activate(root, loaded.path)
         logger.info(
-            "dependencies warm key=%s version=%s seconds=%.6f",
-            key,
-            loaded.version,
-            time.perf_counter() - started,
+            "dependencies warm",
+            extra={"key": key, "version": loaded.version, "seconds": round(time.perf_counter() - started, 6)},
         )
         return loaded.path
     with _PROCESS_LOCK:
@@ -798,13 +797,15 @@ def load_dependencies(
             )
             _LOADED[cache_key] = loaded
             logger.info(
-                "dependencies cold %s key=%s version=%s bytes=%d seconds=%.3f path=%s",
-                how,
-                key,
-                loaded.version,
-                received,
-                time.perf_counter() - started,
-                loaded.path,
+                "dependencies cold",
+                extra={
+                    "how": how,
+                    "key": key,
+                    "version": loaded.version,
+                    "bytes": received,
+                    "seconds": round(time.perf_counter() - started, 3),
+                    "path": str(loaded.path),
+                },
             )
         _activate(root, loaded.path)
     return loaded.path

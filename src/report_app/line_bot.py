@@ -241,7 +241,7 @@ class SeenEvents:
         try:
             key = layout.webhook_event_key(event_id)
         except InvalidArgumentValue as exc:
-            log.warning("seen events: no shared claim for event_id=%r: %s", event_id, exc)
+            log.warning("seen events: no shared claim", extra={"event_id": event_id, "error": str(exc)})
             return None
         if time.monotonic() < self._store_down_until:
             return None
@@ -266,15 +266,15 @@ class SeenEvents:
         except Exception as exc:  # the store down or refusing: the local dedupe still holds
             self._store_down_until = time.monotonic() + self.store_retry_after
             log.warning(
-                "seen events: shared claim failed key=%s error=%s: %s; relying on this container's ids "
-                "(retry in %ss)",
-                key,
-                type(exc).__name__,
-                exc,
-                self.store_retry_after,
+                "seen events: shared claim failed; relying on this container's ids",
+                extra={
+                    "key": key,
+                    "error": f"{type(exc).__name__}: {exc}",
+                    "retry_after_seconds": self.store_retry_after,
+                },
             )
             return None
-        log.info("seen events: claimed key=%s", key)
+        log.info("seen events: claimed", extra={"key": key})
         return True
 
 
@@ -435,20 +435,22 @@ class LineWebhookApp:
 
     def handle_event(self, event: Any) -> None:
         if not isinstance(event, MessageEvent) or not isinstance(event.message, TextMessageContent):
-            log.info("webhook event ignored type=%s", getattr(event, "type", type(event).__name__))
+            log.info(
+                "webhook event ignored", extra={"event_type": getattr(event, "type", type(event).__name__)}
+            )
             return
         event_id = getattr(event, "webhook_event_id", None)
         context = getattr(event, "delivery_context", None)
         redelivery = bool(context is not None and getattr(context, "is_redelivery", False))
         if event_id and not self.seen.first_time(event_id):
-            log.info("webhook duplicate skipped event_id=%s reason=seen", event_id)
+            log.info("webhook duplicate skipped", extra={"event_id": event_id, "reason": "seen"})
             return
         claimed = self.seen.claim_shared(event_id) if event_id else None
         if claimed is False:
-            log.info("webhook duplicate skipped event_id=%s reason=claimed-elsewhere", event_id)
+            log.info("webhook duplicate skipped", extra={"event_id": event_id, "reason": "claimed-elsewhere"})
             return
         if claimed is None and redelivery:  # nobody can say it was not answered: do not risk a second answer
-            log.info("webhook duplicate skipped event_id=%s reason=redelivery", event_id)
+            log.info("webhook duplicate skipped", extra={"event_id": event_id, "reason": "redelivery"})
             return
         messages = self.answer(event.message.text)
         self.reply(event.reply_token, messages)
@@ -472,7 +474,9 @@ class LineWebhookApp:
         except Exception:
             log.exception("report failed for %s", shown)
             return [TEXTS["error"]]
-        log.info("report answered ticker=%s date=%s cache=%s", result.symbol, result.date, result.cache)
+        log.info(
+            "report answered", extra={"ticker": result.symbol, "date": result.date, "cache": result.cache}
+        )
         return reply_texts(result.text, result.pdf_url)
 
     def reply(self, reply_token: str, texts: list[str]) -> bool:

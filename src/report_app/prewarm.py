@@ -190,7 +190,7 @@ def prewarm_reports(
                 result["pdf_error"] = "the PDF could not be stored (see the log)"
         except Exception as exc:  # one bad ticker must not stop the warm-up
             result.update(status="error", error=f"{type(exc).__name__}: {exc}")
-            log.warning("prewarm failed ticker=%s date=%s error=%s", ticker, date, result["error"])
+            log.warning("prewarm failed", extra={"ticker": ticker, "date": date, "error": result["error"]})
         result["seconds"] = round(time.perf_counter() - started, 3)
         return result
 
@@ -215,5 +215,13 @@ def prewarm_reports(
     done = {
         status: sum(r["status"] == status for r in results) for status in ("generated", "cached", "error")
     }
-    log.info("prewarm done tickers=%d generated=%d cached=%d errors=%d", len(results), *done.values())
+    log.info(
+        "prewarm done",
+        extra={
+            "tickers": len(results),
+            "generated": done["generated"],
+            "cached": done["cached"],
+            "errors": done["error"],
+        },
+    )
     return results

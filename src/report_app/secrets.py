@@ -143,10 +143,8 @@ def resolve_secrets(
                     continue
                 if arn:
                     log.warning(
-                        "secrets: %s is set, so %s=%s is not read (the plain variable wins)",
-                        name,
-                        arn_variable,
-                        arn,
+                        "secrets: the plain variable is set, so its ARN is not read",
+                        extra={"variable": name, "arn_variable": arn_variable, "arn": arn},
                     )
                 sources[name] = "environment"
                 continue

@@ -227,7 +227,9 @@ class ReportService:
             else latest_date(self.lake, symbol)
         )
         if requested and requested != date:
-            log.info("report session moved ticker=%s requested=%s session=%s", symbol, requested, date)
+            log.info(
+                "report session moved", extra={"ticker": symbol, "requested": requested, "session": date}
+            )
 
         started = dt.datetime.now(dt.UTC)
         lookup = Lookup(None, "miss", reason="refresh") if refresh else self.cache.get(symbol, date)
@@ -296,7 +298,7 @@ class ReportService:
                 )
             )
         except Exception:  # bookkeeping must never fail an answer
-            log.exception("cache event not recorded ticker=%s date=%s", symbol, date)
+            log.exception("cache event not recorded", extra={"ticker": symbol, "date": date})
 
     def generate(self, symbol: str, date: str, display: str) -> CacheEntry:
         """Build the report of (symbol, date) from the lake: both languages and the chart."""
@@ -308,7 +310,8 @@ class ReportService:
             log.warning("report chart skipped: %s", exc)
             chart_b64 = None
         log.info(
-            "report generated ticker=%s date=%s narrative=%s", symbol, date, document.narrative("th").source
+            "report generated",
+            extra={"ticker": symbol, "date": date, "narrative": document.narrative("th").source},
         )
         return CacheEntry(document, chart_b64)
 
@@ -331,7 +334,7 @@ class ReportService:
                 if replace:
                     raise ObjectNotFound(key)
                 self.pdf_store.head(key)
-                log.info("pdf hit key=%s", key)
+                log.info("pdf hit", extra={"key": key})
             except ObjectNotFound:
                 pdf = render_pdf(entry.document, entry.chart_png, langs=(lang,))
                 self.pdf_store.put(
@@ -340,10 +343,10 @@ class ReportService:
                     metadata={"generated-at": entry.document.generated_at},
                     content_type="application/pdf",
                 )
-                log.info("pdf write key=%s bytes=%d", key, len(pdf))
+                log.info("pdf write", extra={"key": key, "bytes": len(pdf)})
             return key, self.pdf_store.presigned_url(key, self.url_expiration_seconds)
         except Exception as exc:  # the PDF is a bonus: the text answer must still go out
-            log.warning("pdf unavailable key=%s error=%s: %s", key, type(exc).__name__, exc)
+            log.warning("pdf unavailable", extra={"key": key, "error": f"{type(exc).__name__}: {exc}"})
             return key, None
 
     def pdf_bytes(self, result: ReportResult) -> bytes:
@@ -354,6 +357,9 @@ class ReportService:
             try:
                 return self.pdf_store.get(result.pdf_key).data
             except Exception as exc:
-                log.warning("pdf read failed key=%s error=%s; rendering it", result.pdf_key, exc)
+                log.warning(
+                    "pdf read failed: rendering it",
+                    extra={"key": result.pdf_key, "error": f"{type(exc).__name__}: {exc}"},
+                )
         chart = CacheEntry(result.document, result.chart_b64).chart_png
         return render_pdf(result.document, chart, langs=(result.lang,))

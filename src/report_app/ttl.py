@@ -198,7 +198,7 @@ def publish_ticker_activity(
         json.dumps(activity.to_dict(), separators=(",", ":")).encode("utf-8"),
         content_type="application/json",
     )
-    log.info("cache activity write key=%s tickers=%d", key, len(activity.rates))
+    log.info("cache activity write", extra={"key": key, "tickers": len(activity.rates)})
     return activity
 
 
@@ -258,9 +258,8 @@ class AdaptiveTtl:
                 self.activity = self.loader()
             except Exception as exc:
                 log.warning(
-                    "cache activity not loaded error=%s: %s; TTLs use the previous rates",
-                    type(exc).__name__,
-                    exc,
+                    "cache activity not loaded: TTLs use the previous rates",
+                    extra={"error": f"{type(exc).__name__}: {exc}"},
                 )
             self._loaded_at = now
 

@@ -487,7 +487,8 @@ class LocalStore(ObjectStore):
             raise
         except (ValueError, UnicodeDecodeError) as exc:
             logger.warning(
-                "damaged version record %s skipped (%s): the other versions stay readable", path, exc
+                "damaged version record skipped: the other versions stay readable",
+                extra={"path": str(path), "error": str(exc)},
             )
             return None
 

@@ -352,7 +352,10 @@ class S3Store(ObjectStore):
             except _CONNECTION_ERRORS as exc:  # botocore does not retry a body cut off mid-stream
                 if attempt == _BODY_READ_ATTEMPTS:
                     raise self._translate(exc, "GET", key, version_id) from exc
-                logger.warning("lake.store retry=body-read key=%s attempt=%d error=%s", key, attempt, exc)
+                logger.warning(
+                    "lake.store body read retried",
+                    extra={"key": key, "attempt": attempt, "error": f"{type(exc).__name__}: {exc}"},
+                )
                 if response.get("VersionId"):  # read the same version again, not a newer one
                     kwargs["VersionId"] = response["VersionId"]
         info = ObjectInfo(

@@ -166,7 +166,8 @@ class DirectorySource:
             symbol, as_of = symbol or path_symbol, as_of or path_date
         if symbol is None or as_of is None:
             logger.warning(
-                "source.dir unroutable file=%s: no symbol/as_of in manifest, content or path", path
+                "source.dir unroutable: no symbol/as_of in manifest, content or path",
+                extra={"file": str(path)},
             )
             self.unroutable.append(path)
             return None
