@@ -265,3 +265,23 @@ def test_a_failed_run_reports_its_root_cause_not_the_retry_limit(tmp_path, insta
         local_defs, ["D05.SI"], "2025-06-02", "2025-06-06", instance=instance, with_reports=False
     )
     assert not summary.ok and "max_retries" not in summary.error and summary.error
+
+
+def test_the_schema_check_fails_naming_the_stored_rows_its_model_refuses(lake_uri, instance):
+    assert _materialize(lake_uri, ["raw_prices", "prices", "indicators"], instance, ["D05.SI", "NVDA"]).success
+    lake = Lake.open(lake_uri)
+    stored = lake.read_dataset("indicators", ["NVDA"], "2025-06-03", "2025-06-03")
+    bad = stored.drop(columns=["computation_version", "computed_at", "run_id"]).assign(rsi_14=150.0)
+    lake.write_month("indicators", MONTH, bad, run_id="hand-edit", computation_version="x")  # no model
+    job = build_defs(lake_uri=lake_uri, source="sample").resolve_job_def("lake_job")
+    key = dg.AssetCheckKey(dg.AssetKey("indicators"), "indicators_matches_schema")
+    config = {"resources": {"scope": {"config": {"tickers": ["D05.SI", "NVDA"], **SCOPE_DAYS}}}}
+    result = job.get_subset(asset_selection=set(), asset_check_selection={key}).execute_in_process(
+        instance=instance, partition_key=MONTH, run_config=config, raise_on_error=False
+    )
+    [evaluation] = result.get_asset_check_evaluations()
+    assert not evaluation.passed
+    metadata = evaluation.metadata
+    assert metadata["failing_rows"].value == ["NVDA|2025-06-03"]
+    assert "rsi_14" in metadata["failure_cases"].value["NVDA|2025-06-03"]
+    assert metadata["rows_checked"].value == len(lake.read_dataset("indicators"))  # every stored row read

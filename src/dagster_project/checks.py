@@ -72,33 +72,24 @@ def _schema_check(dataset: str):
     def _check(
         context: dg.AssetCheckExecutionContext, lake: LakeResource, scope: ScopeResource
     ) -> dg.AssetCheckResult:
-        import pandera.errors
-
-        import schemas
-
         tickers, start, end = _scope(context, scope)
         frame = _in_range(_shared_rows(context, lake, dataset, tickers, start, end), start, end)
         if frame.empty:
             return dg.AssetCheckResult(passed=True, metadata={"rows_checked": 0})
-        try:
-            schemas.validate(dataset, frame)
-        except pandera.errors.SchemaErrors as exc:
-            cases = exc.failure_cases.head(MAX_LISTED)
-            rows = (
-                frame.iloc[[int(i) for i in cases["index"].dropna().unique()]] if "index" in cases else None
-            )
-            failing = (
-                sorted({f"{r.ticker}|{r.date}" for r in rows.itertuples()})[:MAX_LISTED]
-                if rows is not None
-                else []
-            )
+        failures = stages.schema_failures(dataset, frame)
+        if failures:
+            positions = sorted(failures)[:MAX_LISTED]
+            rows = frame.iloc[positions]
+            failing = [f"{r.ticker}|{r.date}" for r in rows.itertuples()]
             return dg.AssetCheckResult(
                 passed=False,
                 metadata={
                     "rows_checked": len(frame),
-                    "failures": len(exc.failure_cases),
+                    "failures": len(failures),
                     "failing_rows": dg.MetadataValue.json(failing),
-                    "failure_cases": dg.MetadataValue.md(cases.to_markdown(index=False)),
+                    "failure_cases": dg.MetadataValue.json(
+                        {key: failures[p] for key, p in zip(failing, positions, strict=True)}
+                    ),
                 },
             )
         return dg.AssetCheckResult(passed=True, metadata={"rows_checked": len(frame)})

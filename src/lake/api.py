@@ -583,22 +583,23 @@ class Lake:
         for ticker in pd.unique(tickers):
             layout.validate_ticker(ticker)
         # Each distinct value validated once (a month has at most 31 dates, a backfill's frame millions of rows).
-        texts: dict[Any, str] = {}
-        for value in pd.unique(frame["date"]):
-            texts[value] = layout.validate_date(value)
-        dates = frame["date"].map(texts).astype(object)
+        distinct = pd.unique(frame["date"])
+        texts: dict[Any, str] = {value: layout.validate_date(value) for value in distinct}
         outside = sorted({d for d in texts.values() if d[:7] != month})
         if outside:
             raise InvalidArgumentValue(
                 f"rows dated {', '.join(outside[:5])} are not in month {month} ({where})"
             )
-        duplicated = (tickers.astype(str) + "|" + dates).duplicated()
+        if not all(type(value) is dt.date for value in distinct):  # text or timestamps: stored as dates
+            frame["date"] = frame["date"].map(
+                {value: dt.date.fromisoformat(text) for value, text in texts.items()}
+            )
+        duplicated = frame.duplicated(["ticker", "date"])
         if duplicated.any():
-            first = (tickers.astype(str) + " " + dates)[duplicated].iloc[0]
-            raise InvalidArgumentValue(f"rows for {where} repeat (ticker, date) {first}")
-        frame["date"] = frame["date"].map(
-            {value: dt.date.fromisoformat(text) for value, text in texts.items()}
-        )
+            first = frame[duplicated].iloc[0]
+            raise InvalidArgumentValue(
+                f"rows for {where} repeat (ticker, date) {first['ticker']} {first['date'].isoformat()}"
+            )
         frame["computation_version"] = computation_version
         frame["computed_at"] = pd.Timestamp(computed_at)
         frame["run_id"] = run_id
