@@ -166,6 +166,7 @@ def test_run_lake_backfills_many_months_in_one_recorded_run(lake_uri, instance):
         if e.event_log_entry.asset_materialization.asset_key == dg.AssetKey("prices")
     }
     assert sorted(by_month) == ["2025-03", "2025-04", "2025-05", "2025-06"]
+    assert len(summary.versions) == 4 * 4  # every month version the run wrote, each named once
     for month, metadata in by_month.items():
         version = lake.month_versions("prices", month)[0]
         assert metadata["object_key"].value == f"processed/prices/month={month}/data.parquet"

@@ -343,24 +343,24 @@ def run_lake(
             stages.OBSERVERS.remove(observer)
     summary.run_id = result.run_id
     summary.success = result.success
-    seen: set[str] = set()
+    # Each month partition's materialization carries the run's counts and its own month version; the
+    # lists (quarantined, skipped, failed) are on one of them (dagster_project.assets._metadata).
     for event in result.get_asset_materialization_events():
         materialization = event.event_specific_data.materialization
         name = materialization.asset_key.to_user_string()
-        if name in seen:  # one materialization per month partition, with the same metadata
-            continue
-        seen.add(name)
         metadata = dict(materialization.metadata)
         summary.objects[name] = int(_value(metadata, "objects_written") or 0)
         if name != "raw_prices":
             summary.rows[name] = int(_value(metadata, "rows") or 0)
-            for item in _value(metadata, "months") or []:
-                summary.versions.append(f"{item['month']} {item['version_id']}")
+            key, version = _value(metadata, "object_key"), _value(metadata, "version_id")
+            if key and version:
+                summary.versions.append(f"{key} {version}")
         for kind, target in (("quarantined_list", summary.quarantined), ("skipped_list", summary.skipped)):
-            for key, reason in (_value(metadata, kind) or {}).items():
-                target[f"{name} {key.replace('|', ' ')}"] = reason
-        for key, reason in (_value(metadata, "failed_list") or {}).items():
-            summary.failed[f"{name} {key}"] = reason
+            for item, reason in (_value(metadata, kind) or {}).items():
+                target[f"{name} {item.replace('|', ' ')}"] = reason
+        for item, reason in (_value(metadata, "failed_list") or {}).items():
+            summary.failed[f"{name} {item}"] = reason
+    summary.versions = sorted(set(summary.versions))
     for evaluation in result.get_asset_check_evaluations():
         if not evaluation.passed:
             target = (
