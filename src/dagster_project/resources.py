@@ -84,11 +84,11 @@ class ScopeResource(dg.ConfigurableResource):
 def build_resources(
     deployment: str | None = None, lake_uri: str | None = None, source: str | None = None
 ) -> dict[str, object]:
-    settings = LakeSettings.from_env(lake_uri=lake_uri)
+    settings = LakeSettings.from_env()  # the deployment is the environment's, whatever lake a caller names
     deployment = (deployment or settings.deployment).lower()
     if deployment not in DEFAULT_SOURCE:
         raise ValueError(f"deployment {deployment!r} is not valid: expected 'local' or 'aws'")
-    uri = settings.lake_uri
+    uri = lake_uri or settings.lake_uri
     if deployment == "aws" and not uri.startswith("s3://"):
         raise ValueError(
             f"TICKERLAKE_LAKE_URI {uri!r} is not valid for the aws deployment: expected s3://bucket/prefix"

@@ -183,49 +183,52 @@ def ingest_raw(
     result = StageResult("raw")
     tag = source.source_tag
 
-    def fetch_and_store(ticker: str) -> tuple[str, Any]:
+    def fetch_and_store(ticker: str) -> tuple[str, list[str], list[tuple[str, str, bytes]], Exception | None]:
         """Fetch the ticker and store each envelope as it arrives (a backfill never holds every ticker's
-        fetch in memory at once): (ticker, ([stored keys], [(day, problem, bytes)])) or (ticker, error)."""
+        fetch in memory at once): (ticker, stored keys, refused (day, problem, bytes), source error).
+        A source error is the ticker's; a lake error (S3 unreachable) is the run's and propagates."""
+        stored: list[str] = []
+        refused: list[tuple[str, str, bytes]] = []
         try:
-            envelopes = source.fetch(ticker, first, last)
-            stored: list[str] = []
-            refused: list[tuple[str, str, bytes]] = []
-            for envelope in envelopes:
-                data = raw_body(envelope)
-                problem = unreadable_reason(envelope)
-                if problem is None:
-                    try:
-                        stored.append(lake.put_raw(data, ticker=ticker, source=tag, fetched_at=clock()).key)
-                        continue
-                    except InvalidArgumentValue as exc:
-                        problem = str(exc)
-                as_of = getattr(envelope, "as_of", None) or envelope.get("as_of")
-                day = as_of if isinstance(as_of, str) and len(as_of) == 10 else last
-                try:
-                    day = layout.validate_date(day)
-                except InvalidArgumentValue:
-                    day = last
-                refused.append((day, problem, data))
-            return ticker, (stored, refused)
+            envelopes = iter(source.fetch(ticker, first, last))
         except Exception as exc:  # noqa: BLE001 - recorded per ticker below
-            return ticker, exc
+            return ticker, stored, refused, exc
+        while True:
+            try:
+                envelope = next(envelopes)
+            except StopIteration:
+                return ticker, stored, refused, None
+            except Exception as exc:  # noqa: BLE001 - recorded per ticker below
+                return ticker, stored, refused, exc
+            data = raw_body(envelope)
+            problem = unreadable_reason(envelope)
+            if problem is None:
+                try:
+                    stored.append(lake.put_raw(data, ticker=ticker, source=tag, fetched_at=clock()).key)
+                    continue
+                except InvalidArgumentValue as exc:
+                    problem = str(exc)
+            as_of = getattr(envelope, "as_of", None) or envelope.get("as_of")
+            day = as_of if isinstance(as_of, str) and len(as_of) == 10 else last
+            try:
+                day = layout.validate_date(day)
+            except InvalidArgumentValue:
+                day = last
+            refused.append((day, problem, data))
 
     errors: list[Exception] = []
     with ThreadPoolExecutor(max_workers=max(1, min(IO_THREADS, len(symbols)))) as pool:
-        done = list(pool.map(fetch_and_store, symbols))
-    for ticker, outcome in done:
-        if isinstance(outcome, Exception):
-            errors.append(outcome)
-            result.failed[ticker] = f"{type(outcome).__name__}: {outcome}"
-            log.warning("source fetch failed", extra={"ticker": ticker, "error": str(outcome)})
-            continue
-        stored, refused = outcome
-        if not stored and not refused:
-            result.skipped[ticker] = f"no bar from the source between {first} and {last}"
-            continue
+        done = list(pool.map(fetch_and_store, symbols))  # a lake error in any worker is raised here
+    for ticker, stored, refused, error in done:
         if stored:
             result.raw.setdefault(ticker, []).extend(stored)
             result.tickers.add(ticker)
+        if error is not None:
+            errors.append(error)
+            result.failed[ticker] = f"{type(error).__name__}: {error}"
+            log.warning("source fetch failed", extra={"ticker": ticker, "error": str(error)})
+        elif not stored and not refused:
+            result.skipped[ticker] = f"no bar from the source between {first} and {last}"
         for day, problem, data in refused:
             _quarantine(
                 lake,
