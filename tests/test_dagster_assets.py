@@ -269,7 +269,9 @@ def test_a_failed_run_reports_its_root_cause_not_the_retry_limit(tmp_path, insta
 
 
 def test_the_schema_check_fails_naming_the_stored_rows_its_model_refuses(lake_uri, instance):
-    assert _materialize(lake_uri, ["raw_prices", "prices", "indicators"], instance, ["D05.SI", "NVDA"]).success
+    assert _materialize(
+        lake_uri, ["raw_prices", "prices", "indicators"], instance, ["D05.SI", "NVDA"]
+    ).success
     lake = Lake.open(lake_uri)
     stored = lake.read_dataset("indicators", ["NVDA"], "2025-06-03", "2025-06-03")
     bad = stored.drop(columns=["computation_version", "computed_at", "run_id"]).assign(rsi_14=150.0)
