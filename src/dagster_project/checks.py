@@ -59,7 +59,7 @@ def _in_range(rows, start: str, end: str):
 
     days = rows["date"]
     keep = (days >= dt.date.fromisoformat(start)) & (days <= dt.date.fromisoformat(end))
-    return rows[keep].reset_index(drop=True)
+    return rows if keep.all() else rows[keep].reset_index(drop=True)  # no copy of what is all kept
 
 
 def _schema_check(dataset: str):

@@ -806,15 +806,19 @@ def check_dataset(
     try:
         if rows is None:
             context = lake.read_dataset(dataset, tickers=wanted, start=context_start(first), end=last)
-        else:
+        else:  # the caller's rows: narrowed only where they hold more (a copy of a 10-year frame is GBs)
             context = rows
             if wanted is not None:
-                context = context[context["ticker"].isin(wanted)]
+                chosen = context["ticker"].isin(wanted)
+                if not chosen.all():
+                    context = context[chosen]
             days = _dates(context)
             low = context_start(first)
             keep = ((days >= low) if low else True) & ((days <= last) if last else True)
-            context = context[keep].reset_index(drop=True) if not isinstance(keep, bool) else context
-        frame = context[_dates(context) >= first].reset_index(drop=True) if first else context
+            if not isinstance(keep, bool) and not keep.all():
+                context = context[keep].reset_index(drop=True)
+        inside = (_dates(context) >= first) if first else None
+        frame = context if inside is None or inside.all() else context[inside].reset_index(drop=True)
         scope = wanted if wanted is not None else sorted(set(frame["ticker"]))
 
         if engine not in ("gx", "pandera", "rules"):
