@@ -399,20 +399,25 @@ def _write_zip(files: Sequence[tuple[str, Path]], destination: Path) -> ZipStats
 
 
 @dataclasses.dataclass(frozen=True)
-class BuildResult:
-    """A built package: the zip, its manifest file and the manifest itself."""
+class _ZipBuild:
+    """A built zip: the file, its manifest file and the manifest itself."""
 
     zip_path: Path
     manifest_path: Path
     manifest: dict[str, Any]
 
     @property
-    def version(self) -> str:
-        return self.manifest["version"]
-
-    @property
     def sha256(self) -> str:
         return self.manifest["sha256"]
+
+
+@dataclasses.dataclass(frozen=True)
+class BuildResult(_ZipBuild):
+    """A built dependencies package."""
+
+    @property
+    def version(self) -> str:
+        return self.manifest["version"]
 
 
 def build_package(
@@ -644,16 +649,8 @@ FUNCTION_SUFFIXES = (".py", ".csv", ".json", ".ttf", ".txt", ".md")
 
 
 @dataclasses.dataclass(frozen=True)
-class FunctionBuild:
-    """A built function package: the zip, its manifest file and the manifest itself."""
-
-    zip_path: Path
-    manifest_path: Path
-    manifest: dict[str, Any]
-
-    @property
-    def sha256(self) -> str:
-        return self.manifest["sha256"]
+class FunctionBuild(_ZipBuild):
+    """A built function package."""
 
     @property
     def source_code_hash(self) -> str:
