@@ -14,6 +14,7 @@ from dagster_project.definitions import build_defs, defs
 from dagster_project.partitions import month_partitions, range_tags
 from dagster_project.runner import run_lake
 from lake import Lake
+import schemas
 
 MONTH = "2025-06"
 SCOPE_DAYS = {"start": "2025-06-02", "end": "2025-06-06"}
@@ -288,3 +289,33 @@ def test_the_schema_check_fails_naming_the_stored_rows_its_model_refuses(lake_ur
     assert metadata["failing_rows"].value == ["NVDA|2025-06-03"]
     assert "rsi_14" in metadata["failure_cases"].value["NVDA|2025-06-03"]
     assert metadata["rows_checked"].value == len(lake.read_dataset("indicators"))  # every stored row read
+
+
+def test_the_schema_check_validates_only_the_months_not_stamped_by_the_current_model(lake_uri, instance):
+    """The stages stamp each month version they validated; the check trusts the stamp of the model as it
+    is now and validates every other version's rows (an older model's stamp counts as none)."""
+    assert _materialize(lake_uri, ["raw_prices", "prices"], instance, ["D05.SI", "NVDA"]).success
+    lake = Lake.open(lake_uri)
+    version = lake.month_version("prices", MONTH)
+    assert version.schema_validated == schemas.fingerprint("prices")
+    job = build_defs(lake_uri=lake_uri, source="sample").resolve_job_def("lake_job")
+    key = dg.AssetCheckKey(dg.AssetKey("prices"), "prices_matches_schema")
+    config = {"resources": {"scope": {"config": {"tickers": ["D05.SI", "NVDA"], **SCOPE_DAYS}}}}
+
+    def check():
+        result = job.get_subset(asset_selection=set(), asset_check_selection={key}).execute_in_process(
+            instance=instance, partition_key=MONTH, run_config=config, raise_on_error=False
+        )
+        [evaluation] = result.get_asset_check_evaluations()
+        return evaluation
+
+    trusted = check()
+    assert trusted.passed
+    assert trusted.metadata["rows_checked"].value == 0
+    assert trusted.metadata["rows_validated_when_written"].value > 0
+    stored = lake.read_dataset("prices", ["NVDA"], "2025-06-03", "2025-06-03")
+    again = stored.drop(columns=["computation_version", "computed_at", "run_id"])
+    lake.write_month("prices", MONTH, again, run_id="old-model", computation_version="x", validated="0" * 16)
+    revalidated = check()
+    assert revalidated.passed and revalidated.metadata["months_validated_here"].value == 1
+    assert revalidated.metadata["rows_checked"].value == trusted.metadata["rows_validated_when_written"].value

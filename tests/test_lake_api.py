@@ -302,6 +302,60 @@ def test_write_month_refuses_wrong_rows_naming_field_and_value(lake, case):
     assert lake.list_keys("") == []
 
 
+def test_write_months_writes_one_version_per_month_in_month_order(lake):
+    rows = pd.concat(
+        [prices(U, ["2025-02-03", "2025-01-03"]), prices(T, ["2025-03-03", "2025-01-02", "2025-02-04"])],
+        ignore_index=True,
+    )
+    writes = lake.write_months("prices", rows, run_id="run-1", computation_version="1.0.0", computed_at=AT)
+    assert [(w.month, w.rows_written, w.tickers) for w in writes] == [
+        ("2025-01", 2, 2),
+        ("2025-02", 2, 2),
+        ("2025-03", 1, 1),
+    ]
+    january = lake.read_month("prices", "2025-01")
+    assert list(zip(january["ticker"], january["date"].astype(str), strict=True)) == [
+        (T, "2025-01-02"),
+        (U, "2025-01-03"),
+    ]
+    assert set(january["run_id"]) == {"run-1"} and set(january["computation_version"]) == {"1.0.0"}
+    assert january["computed_at"].iloc[0] == pd.Timestamp(AT)
+    assert [w.version_id for w in writes] == [
+        lake.month_versions("prices", m)[0].version_id for m in ("2025-01", "2025-02", "2025-03")
+    ]
+
+
+def test_a_version_is_stamped_validated_only_when_every_row_it_keeps_was(lake):
+    stamp, other = "a" * 16, "b" * 16
+    write(lake, prices(T, ["2025-01-02"]), validated=stamp)
+    assert lake.month_version("prices", MONTH).schema_validated == stamp
+    write(lake, prices(U, ["2025-01-02"]), validated=stamp)  # keeps T's stamped row
+    assert lake.month_version("prices", MONTH).schema_validated == stamp
+    write(lake, prices(U, ["2025-01-03"]), validated=other)  # keeps rows validated against another model
+    assert lake.month_version("prices", MONTH).schema_validated is None
+    write(lake, prices(U, ["2025-01-06"]), validated=other)  # keeps an unstamped version's rows
+    assert lake.month_version("prices", MONTH).schema_validated is None
+    every_row = lake.read_month("prices", MONTH).drop(columns=list(LINEAGE_COLUMNS[2:]))
+    write(lake, every_row, validated=other)  # replaces every row: nothing unvalidated is kept
+    assert lake.month_version("prices", MONTH).schema_validated == other
+    write(lake, prices(T, ["2025-01-07"]))  # no stamp given
+    assert lake.month_version("prices", MONTH).schema_validated is None
+    assert lake.month_version("prices", "2025-02") is None
+
+
+def test_write_months_refuses_a_repeated_row_across_the_frame_before_writing_any_month(lake):
+    rows = pd.concat([prices(T, ["2025-01-02", "2025-02-03"]), prices(T, ["2025-02-03"])], ignore_index=True)
+    with pytest.raises(InvalidArgumentValue, match=f"repeat.*{T} 2025-02-03"):
+        lake.write_months("prices", rows, run_id="run-1", computation_version="1.0.0")
+    assert lake.list_keys("processed/") == []
+
+
+def test_write_month_refuses_rows_of_another_month_naming_them(lake):
+    with pytest.raises(InvalidArgumentValue, match="2025-02-03 are not in month 2025-01"):
+        write(lake, prices(T, ["2025-01-02", "2025-02-03"]))
+    assert lake.list_keys("") == []
+
+
 def test_write_month_refused_leaves_the_current_version_alone(lake):
     first = write(lake, prices())
     with pytest.raises(InvalidArgumentValue):

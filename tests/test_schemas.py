@@ -202,3 +202,39 @@ def test_random_series_outputs_validate():
 
 def test_every_dataset_name_has_its_model_and_nothing_else_does():
     assert tuple(schemas.MODELS) == schemas.DATASETS
+
+
+def test_text_and_day_columns_holding_other_values_take_panderas_path(computed):
+    """`Text` and `Day` check a clean column in one C pass; a column holding anything else is coerced and
+    checked by pandera's per-value path, so its failures still name each bad row and value."""
+    frame = full_rows("prices", computed["prices"].head(6))
+    frame["source_raw_version"] = frame["source_raw_version"].astype(object)
+    frame.loc[1, "source_raw_version"] = 7  # coerced to text, as pandera's str does
+    frame["date"] = frame["date"].astype(object)
+    frame.loc[4, "date"] = dt.datetime(2026, 1, 2, 15, 30)  # coerced to its calendar date
+    validated = schemas.validate("prices", frame)
+    assert validated.loc[1, "source_raw_version"] == "7"
+    assert validated.loc[4, "date"] == dt.date(2026, 1, 2) and type(validated.loc[4, "date"]) is dt.date
+
+    frame.loc[2, "run_id"] = None  # not nullable
+    frame.loc[3, "date"] = "not a date"
+    failures = _failures("prices", frame)
+    assert "run_id" in set(failures["column"])
+    assert "not a date" in " ".join(map(str, failures["failure_case"]))
+
+
+def test_text_and_day_keep_clean_columns_as_they_are(computed):
+    frame = full_rows("prices", computed["prices"].head(4))
+    validated = schemas.validate("prices", frame)
+    assert validated["ticker"].tolist() == frame["ticker"].tolist()
+    assert all(type(d) is dt.date for d in validated["date"])
+    assert validated["date"].tolist() == frame["date"].tolist()
+
+
+@pytest.mark.parametrize("dataset", schemas.DATASETS)
+def test_models_declare_keys_and_lineage_as_text_and_day(dataset):
+    from schemas.models import Day, Text
+
+    columns = schemas.model(dataset).to_schema().columns
+    assert isinstance(columns["date"].dtype, Day)
+    assert all(isinstance(columns[c].dtype, Text) for c in ("ticker", "source_raw_key", "run_id"))

@@ -43,6 +43,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -152,6 +153,9 @@ class MonthVersion:
     row_count: int | None
     ticker_count: int | None
     manifest_key: str | None
+    #: The schema fingerprint every row of this version was validated against when written (None: not
+    #: known to be validated; `schemas.fingerprint`).
+    schema_validated: str | None = None
 
     @classmethod
     def from_info(cls, info: ObjectInfo) -> "MonthVersion":
@@ -174,6 +178,7 @@ class MonthVersion:
             row_count=number("row-count"),
             ticker_count=number("ticker-count"),
             manifest_key=meta.get("lineage-manifest"),
+            schema_validated=meta.get("schema-validated"),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -444,6 +449,7 @@ class Lake:
         computation_version: str,
         computed_at: dt.datetime | None = None,
         schema: pa.Schema | None = None,
+        validated: str | None = None,
     ) -> MonthWrite:
         """Merge `rows` into the month object: a new version holding them and every other row it had.
 
@@ -452,21 +458,81 @@ class Lake:
         `computed_at` and `run_id`. A row of the current version with the same (ticker, date) is replaced;
         every other row is kept as it was (with its own lineage). The write is conditional on the version
         read (module docstring); after MAX_WRITE_ATTEMPTS lost races, WriteConflict.
+
+        `validated`: the schema fingerprint the caller validated `rows` against (`schemas.fingerprint`).
+        The new version records it (metadata `schema-validated`) only when every row it keeps from the
+        current version was validated against the same fingerprint, so a stamped version is wholly valid.
         """
-        dataset = layout.validate_dataset(dataset)
         month = layout.validate_month(month)
+        writes = self.write_months(
+            dataset,
+            rows,
+            run_id=run_id,
+            computation_version=computation_version,
+            computed_at=computed_at,
+            schema=schema,
+            month=month,
+            validated=validated,
+        )
+        return writes[0]
+
+    def write_months(
+        self,
+        dataset: str,
+        rows: pd.DataFrame,
+        *,
+        run_id: str,
+        computation_version: str,
+        computed_at: dt.datetime | None = None,
+        schema: pa.Schema | None = None,
+        month: str | None = None,
+        validated: str | None = None,
+    ) -> list[MonthWrite]:
+        """`write_month` for rows of any months: the rows are checked and converted to Arrow once, sorted
+        by month, ticker and date, and each month's slice is merged into its object (one conditional write
+        per month, in month order). With `month`, every row must be in it."""
+        dataset = layout.validate_dataset(dataset)
         run_id = _text("run_id", run_id)
         computation_version = _text("computation_version", computation_version)
         when = _utc("computed_at", computed_at) if computed_at is not None else _now()
         full_schema = dataset_schema(dataset, schema)
-        new = self._month_table(dataset, month, rows, full_schema, run_id, computation_version, when)
+        validated = _text("validated", validated) if validated is not None else None
+        table, months = self._arrow_rows(dataset, month, rows, full_schema, run_id, computation_version, when)
+        bounds = np.flatnonzero(months[1:] != months[:-1]) + 1
+        starts, ends = [0, *bounds.tolist()], [*bounds.tolist(), len(months)]
+        return [
+            self._merge_month(
+                dataset,
+                str(months[lo]),
+                table.slice(lo, hi - lo),
+                full_schema,
+                run_id,
+                computation_version,
+                when,
+                validated,
+            )
+            for lo, hi in zip(starts, ends, strict=True)
+        ]
+
+    def _merge_month(
+        self,
+        dataset: str,
+        month: str,
+        new: pa.Table,
+        full_schema: pa.Schema,
+        run_id: str,
+        computation_version: str,
+        when: dt.datetime,
+        validated: str | None,
+    ) -> MonthWrite:
+        """The compare-and-swap of one month object: `new` (sorted by ticker and date) merged into it."""
         key = layout.month_key(dataset, month)
         for attempt in range(1, MAX_WRITE_ATTEMPTS + 1):
             try:
                 current = self.store.get(key)
             except ObjectNotFound:
                 current = None
-            merged = new
+            merged, kept_rows = new, 0
             if current is not None:
                 old = _conform(pq.read_table(pa.BufferReader(current.data)), full_schema)
                 new_keys = pc.binary_join_element_wise(
@@ -476,8 +542,10 @@ class Lake:
                     old.column("ticker"), pc.cast(old.column("date"), pa.string()), "|"
                 )
                 kept = old.filter(pc.invert(pc.is_in(old_keys, value_set=new_keys)))
-                merged = pa.concat_tables([kept, new])
-            merged = merged.sort_by([("ticker", "ascending"), ("date", "ascending")])
+                kept_rows = kept.num_rows
+                merged = pa.concat_tables([kept, new]).sort_by(
+                    [("ticker", "ascending"), ("date", "ascending")]
+                )
             manifest_key = self._put_manifest(dataset, month, merged, run_id, computation_version, when)
             dates = merged.column("date")
             first = pc.min(dates).as_py()
@@ -495,6 +563,9 @@ class Lake:
                 "last-date": last.isoformat(),
                 "lineage-manifest": manifest_key,
             }
+            kept_validated = kept_rows == 0 or current.info.metadata.get("schema-validated") == validated
+            if validated is not None and kept_validated:
+                metadata["schema-validated"] = validated
             tags = {
                 "source": "computed",
                 "computation_type": dataset,
@@ -553,17 +624,19 @@ class Lake:
             "to merge this write; nothing was written (run it again)"
         )
 
-    def _month_table(
+    def _arrow_rows(
         self,
         dataset: str,
-        month: str,
+        month: str | None,
         rows: pd.DataFrame,
         schema: pa.Schema,
         run_id: str,
         computation_version: str,
         computed_at: dt.datetime,
-    ) -> pa.Table:
-        where = f"{dataset} month={month}"
+    ) -> tuple[pa.Table, np.ndarray]:
+        """The rows as one Arrow table in `schema` with the lake's lineage columns, sorted by month, ticker
+        and date, and each row's month (`YYYY-MM` text); every problem an InvalidArgumentValue naming it."""
+        where = f"{dataset} month={month}" if month else dataset
         if not isinstance(rows, pd.DataFrame):
             raise InvalidArgumentValue(
                 f"rows for {where} must be a pandas DataFrame, got {type(rows).__name__}"
@@ -578,40 +651,57 @@ class Lake:
             raise InvalidArgumentValue(
                 f"columns {', '.join(extra)} are not in the {dataset} schema ({where})"
             )
-        frame = rows.copy()
-        tickers = frame["ticker"].astype(object)
-        for ticker in pd.unique(tickers):
-            layout.validate_ticker(ticker)
-        # Each distinct value validated once (a month has at most 31 dates, a backfill's frame millions of rows).
-        distinct = pd.unique(frame["date"])
-        texts: dict[Any, str] = {value: layout.validate_date(value) for value in distinct}
-        outside = sorted({d for d in texts.values() if d[:7] != month})
-        if outside:
-            raise InvalidArgumentValue(
-                f"rows dated {', '.join(outside[:5])} are not in month {month} ({where})"
-            )
-        if not all(type(value) is dt.date for value in distinct):  # text or timestamps: stored as dates
-            frame["date"] = frame["date"].map(
-                {value: dt.date.fromisoformat(text) for value, text in texts.items()}
-            )
-        duplicated = frame.duplicated(["ticker", "date"])
-        if duplicated.any():
-            first = frame[duplicated].iloc[0]
-            raise InvalidArgumentValue(
-                f"rows for {where} repeat (ticker, date) {first['ticker']} {first['date'].isoformat()}"
-            )
-        frame["computation_version"] = computation_version
-        frame["computed_at"] = pd.Timestamp(computed_at)
-        frame["run_id"] = run_id
-        missing = [name for name in schema.names if name not in frame.columns]
+        lake_columns = ("computation_version", "computed_at", "run_id")
+        missing = [name for name in schema.names if name not in rows.columns and name not in lake_columns]
         if missing:
             raise InvalidArgumentValue(
                 f"columns {', '.join(missing)} of the {dataset} schema are missing ({where})"
             )
+        for ticker in pd.unique(rows["ticker"].astype(object)):
+            layout.validate_ticker(ticker)
+        # Each distinct value validated once (a month has at most 31 dates, a backfill's frame millions of rows).
+        distinct = pd.unique(rows["date"])
+        texts: dict[Any, str] = {value: layout.validate_date(value) for value in distinct}
+        if month is not None:
+            outside = sorted({d for d in texts.values() if d[:7] != month})
+            if outside:
+                raise InvalidArgumentValue(
+                    f"rows dated {', '.join(outside[:5])} are not in month {month} ({where})"
+                )
+        given = [name for name in schema.names if name not in lake_columns]
+        frame = rows[given]
+        if not all(type(value) is dt.date for value in distinct):  # text or timestamps: stored as dates
+            frame = frame.assign(
+                date=rows["date"].map({value: dt.date.fromisoformat(text) for value, text in texts.items()})
+            )
+        given_schema = pa.schema([schema.field(name) for name in given])
         try:
-            return pa.Table.from_pandas(frame[schema.names], schema=schema, preserve_index=False)
+            table = pa.Table.from_pandas(frame, schema=given_schema, preserve_index=False)
         except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError, TypeError) as exc:
             raise InvalidArgumentValue(f"rows for {where} do not fit the {dataset} schema: {exc}") from None
+        days = table.column("date").cast(pa.int32()).to_numpy()
+        month_numbers = days.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
+        tickers = table.column("ticker").to_numpy(zero_copy_only=False)
+        order = np.lexsort((days, tickers, month_numbers))
+        table = table.take(pa.array(order))
+        days, tickers, month_numbers = days[order], tickers[order], month_numbers[order]
+        repeated = np.flatnonzero((tickers[1:] == tickers[:-1]) & (days[1:] == days[:-1]))
+        if len(repeated):
+            at = int(repeated[0])
+            day = np.datetime64(int(days[at]), "D").astype(str)
+            raise InvalidArgumentValue(f"rows for {where} repeat (ticker, date) {tickers[at]} {day}")
+        n = table.num_rows
+        constants = {
+            "computation_version": pa.repeat(pa.scalar(computation_version, pa.string()), n),
+            "computed_at": pa.repeat(pa.scalar(computed_at, schema.field("computed_at").type), n),
+            "run_id": pa.repeat(pa.scalar(run_id, pa.string()), n),
+        }
+        columns = [
+            constants[name].cast(schema.field(name).type) if name in constants else table.column(name)
+            for name in schema.names
+        ]
+        months = np.datetime_as_string(month_numbers.astype("datetime64[M]"), unit="M")
+        return pa.Table.from_arrays(columns, schema=schema), months
 
     def _put_manifest(
         self,
@@ -650,7 +740,7 @@ class Lake:
         }
         self.store.put(
             key,
-            json.dumps(document, indent=1).encode(),
+            json.dumps(document, separators=(",", ":")).encode(),
             metadata={"data-classification": self.data_classification},
             tags={"source": "lineage", "computation_type": dataset},
             content_type="application/json",
@@ -794,6 +884,16 @@ class Lake:
 
         with ThreadPoolExecutor(max_workers=max(1, min(READ_THREADS, len(months)))) as pool:
             return list(pool.map(load, months))
+
+    def month_version(self, dataset: str, month: str) -> MonthVersion | None:
+        """The current version of a month object (one HEAD), None when the month has none."""
+        try:
+            info = self.store.head(
+                layout.month_key(layout.validate_dataset(dataset), layout.validate_month(month))
+            )
+        except ObjectNotFound:
+            return None
+        return MonthVersion.from_info(info)
 
     def month_versions(self, dataset: str, month: str) -> list[MonthVersion]:
         """Every version of the month object, newest first, with what its metadata records."""

@@ -469,11 +469,15 @@ def _schema_failures(dataset: str, frame: pd.DataFrame) -> dict[int, str]:
 
 def _write_valid(lake: Lake, dataset: str, frame: pd.DataFrame, result: StageResult, run_id: str) -> None:
     """Validate the rows with the dataset's pandera model (as they will be stored), quarantine the failing
-    ones, and write the others: one merged write per month."""
+    ones, and write the others: one merged write per month, stamped with the model's fingerprint (a version
+    whose every row passed it; the schema check then need not validate it again)."""
     import numpy as np
+
+    import schemas
 
     computed_at = _now()
     version = COMPUTATION_VERSION[dataset]
+    stamp = schemas.fingerprint(dataset)  # every row written below passed the model: the versions say so
     if not frame.index.equals(pd.RangeIndex(len(frame))):
         frame = frame.reset_index(drop=True)
     if isinstance(frame["date"].iloc[0], str):  # ISO text from a caller: dates, as they are stored
@@ -485,7 +489,6 @@ def _write_valid(lake: Lake, dataset: str, frame: pd.DataFrame, result: StageRes
     # Validated and written a few months at a time: the validation's copies stay the size of a chunk.
     for chunk in _month_chunks(months):
         part = frame.take(chunk).reset_index(drop=True)
-        part_months = months[chunk]
         failures = _schema_failures(
             dataset,
             part.assign(computation_version=version, computed_at=pd.Timestamp(computed_at), run_id=run_id),
@@ -511,18 +514,18 @@ def _write_valid(lake: Lake, dataset: str, frame: pd.DataFrame, result: StageRes
         if failures:
             keep = np.ones(len(part), dtype=bool)
             keep[list(failures)] = False
-            part, part_months = part[keep], part_months[keep]
+            part = part[keep]
         if part.empty:
             continue
-        for month, rows in part.groupby(part_months, sort=True):
-            write = lake.write_month(
-                dataset,
-                str(month),
-                rows,
-                run_id=run_id,
-                computation_version=version,
-                computed_at=computed_at,
-            )
+        # One conversion to Arrow for the chunk, then one conditional write per month.
+        for write in lake.write_months(
+            dataset,
+            part,
+            run_id=run_id,
+            computation_version=version,
+            computed_at=computed_at,
+            validated=stamp,
+        ):
             result.writes.append(write)
             result.rows += write.rows_written
             for observer in list(OBSERVERS):

@@ -7,6 +7,10 @@ string, ``date`` a DATE) and the one partition key is the month folder (``glue_p
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import inspect
+
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
@@ -114,3 +118,20 @@ def validate(dataset: str, frame: pd.DataFrame) -> pd.DataFrame:
     frame with its columns in storage order. Raises ``pandera.errors.SchemaErrors``."""
     validated = model(dataset).validate(frame, lazy=True)
     return validated[column_names(dataset)]
+
+
+@functools.cache
+def fingerprint(dataset: str) -> str:
+    """What a validation of the dataset's rows was made against: a digest of the models' source (every
+    column, check and coercion) and pandera's version. A month version written from rows validated against
+    the same fingerprint need not be validated again; any change to the models changes it."""
+    import pandera
+
+    from schemas import models
+
+    try:
+        source = inspect.getsource(models)
+    except (OSError, TypeError):  # no source shipped (a zip without .py): the schema's own description
+        source = repr(model(dataset).to_schema())
+    digest = hashlib.sha256(f"{dataset}\n{pandera.__version__}\n{source}".encode())
+    return digest.hexdigest()[:16]
