@@ -95,17 +95,21 @@ def _schema_check(dataset: str):
         context: dg.AssetCheckExecutionContext, lake: LakeResource, scope: ScopeResource
     ) -> dg.AssetCheckResult:
         import numpy as np
+        import pandas as pd
 
         tickers, start, end = _scope(context, scope)
         frame = _in_range(_shared_rows(context, lake, dataset, tickers, start, end), start, end)
         if frame.empty:
             return dg.AssetCheckResult(passed=True, metadata={"rows_checked": 0})
         unstamped = _unstamped(lake.lake(), dataset, start, end)
-        months = np.datetime_as_string(
-            np.array(frame["date"].to_numpy(), dtype="datetime64[D]").astype("datetime64[M]"), unit="M"
-        )
-        todo = np.isin(months, sorted(unstamped)) if unstamped else np.zeros(len(frame), dtype=bool)
-        part = frame if todo.all() else frame[todo].reset_index(drop=True)
+        if not unstamped:
+            part = frame.iloc[0:0]
+        else:
+            months = np.datetime_as_string(
+                pd.to_datetime(frame["date"]).to_numpy().astype("datetime64[M]"), unit="M"
+            )
+            todo = np.isin(months, sorted(unstamped))
+            part = frame if todo.all() else frame[todo].reset_index(drop=True)
         counts = {
             "rows_checked": len(part),
             "rows_validated_when_written": len(frame) - len(part),

@@ -384,13 +384,22 @@ def build_derived(
         raise InvalidArgumentValue(
             f"dataset {dataset!r} is not derived: expected one of {', '.join(DERIVED)}"
         )
+    import schemas
+
     spec = DERIVED[dataset]
     first, last = _range(start, end)
     symbols = _tickers(tickers)
     result = StageResult(dataset)
     low = warmup_start(first, spec.warmup)
     first_day, last_day = dt.date.fromisoformat(first), dt.date.fromisoformat(last)
-    inputs = {name: lake.read_dataset(name, symbols, low, last) for name in spec.inputs}
+    # Every input column but the lake's own bookkeeping (the new rows get their own computation and run).
+    wanted = {
+        name: [
+            c for c in schemas.column_names(name) if c not in ("computation_version", "computed_at", "run_id")
+        ]
+        for name in spec.inputs
+    }
+    inputs = {name: lake.read_dataset(name, symbols, low, last, columns=wanted[name]) for name in spec.inputs}
     # Row positions per ticker; each ticker's rows are taken when it is computed and let go after (a copy
     # of every input split by ticker would double the stage's memory on a backfill).
     positions = {name: frame.groupby("ticker", sort=False).indices for name, frame in inputs.items()}
@@ -482,7 +491,7 @@ def _write_valid(lake: Lake, dataset: str, frame: pd.DataFrame, result: StageRes
         frame = frame.reset_index(drop=True)
     if isinstance(frame["date"].iloc[0], str):  # ISO text from a caller: dates, as they are stored
         frame["date"] = pd.to_datetime(frame["date"], format="ISO8601").dt.date
-    days = np.array(frame["date"].to_numpy(), dtype="datetime64[D]")
+    days = pd.to_datetime(frame["date"]).to_numpy().astype("datetime64[D]")  # 30x np.array over objects
     months = np.datetime_as_string(days.astype("datetime64[M]"), unit="M")
     del days
     tickers: set[str] = set()
@@ -632,7 +641,7 @@ def missing_sessions(
     """
     import numpy as np
 
-    from pipelines.sources import trading_days
+    from pipelines.sources.calendars import session_days
 
     first, last = _range(start, end)
     last = min(last, _now().date().isoformat())
@@ -654,7 +663,7 @@ def missing_sessions(
     present = {str(name): days[order[bounds[i] : bounds[i + 1]]] for i, name in enumerate(names)}
     missing = {}
     for ticker in tickers:
-        sessions = np.array(trading_days(ticker, first, last), dtype="datetime64[D]")
+        sessions = session_days(ticker, first, last)
         gaps = np.setdiff1d(sessions, present.get(ticker, sessions[:0]), assume_unique=False)
         if len(gaps):
             missing[ticker] = [str(day) for day in gaps]

@@ -198,6 +198,23 @@ def trading_days(symbol: str, start: dt.date | str, end: dt.date | str) -> list[
     return list(_sessions_between(exchange, start_d, end_d))
 
 
+def session_days(symbol: str, start: dt.date | str, end: dt.date | str) -> np.ndarray:
+    """`trading_days` as a read-only sorted ``datetime64[D]`` array, shared by every symbol of the same
+    market and range (a completeness check over 500 tickers builds 5 arrays, not 500)."""
+    from pipelines.sources.universe import load_universe
+
+    start_d, end_d = date_range(start, end)
+    return _session_array(exchange_for(load_universe().yahoo_symbol(symbol)), start_d, end_d)
+
+
+@lru_cache(maxsize=1024)
+def _session_array(exchange: Exchange, start_d: dt.date, end_d: dt.date) -> np.ndarray:
+    days = np.arange(np.datetime64(start_d, "D"), np.datetime64(end_d, "D") + 1, dtype="datetime64[D]")
+    days = days[session_mask(exchange, days)]
+    days.flags.writeable = False
+    return days
+
+
 @lru_cache(maxsize=4096)
 def _sessions_between(exchange: Exchange, start_d: dt.date, end_d: dt.date) -> tuple[dt.date, ...]:
     """The exchange's sessions in [start, end]: computed once per exchange and range (a check asks it for
