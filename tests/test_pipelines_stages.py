@@ -260,3 +260,55 @@ def test_a_backfill_validated_in_chunks_writes_what_one_pass_writes(tmp_path, mo
         expected = whole.read_dataset(dataset).drop(columns=lineage)
         found = chunked.read_dataset(dataset).drop(columns=lineage)
         pd.testing.assert_frame_equal(found, expected)
+
+
+def test_each_ticker_of_a_backfill_is_computed_from_its_own_rows_only(tmp_path):
+    """The derived stages slice each ticker's block of the inputs: every ticker's rows equal a one-ticker
+    computation, and features are computed on the dates where prices and indicators both have a row."""
+    tickers, first, last = ["D05.SI", "NVDA", "7203.T"], "2024-09-02", "2025-05-30"
+    lake = _lake(tmp_path / "lake")
+    stages.ingest_raw(lake, get_source("sample"), tickers, first, last, RUN)
+    stages.build_prices(lake, tickers, first, last, RUN)
+    stages.build_derived(lake, "indicators", tickers, first, last, RUN)
+    gone = lake.read_dataset("indicators", ["NVDA"], "2025-03-03", "2025-03-31")
+    keep = lake.read_month("indicators", "2025-03")
+    keep = keep[~keep["ticker"].eq("NVDA") | ~keep["date"].isin(set(gone["date"][:5]))]
+    lake.store.delete("processed/indicators/month=2025-03/data.parquet")
+    lake.write_month(
+        "indicators",
+        "2025-03",
+        keep.drop(columns=["computation_version", "computed_at", "run_id"]),
+        run_id=RUN,
+        computation_version="x",
+    )
+    for dataset in ("percentiles", "features"):
+        stages.build_derived(lake, dataset, tickers, first, last, RUN)
+    for ticker in tickers:
+        prices = lake.read_dataset("prices", [ticker])
+        indicators = lake.read_dataset("indicators", [ticker])
+        common = prices[prices["date"].isin(set(indicators["date"]))].reset_index(drop=True)
+        want = {
+            "percentiles": (compute_percentiles(indicators), indicators["date"]),
+            "features": (compute_features(common, indicators), common["date"]),
+        }
+        for dataset, (frame, dates) in want.items():
+            got = lake.read_dataset(dataset, [ticker]).reset_index(drop=True)
+            assert got["date"].tolist() == dates.tolist(), (dataset, ticker)
+            for column in frame.columns:
+                if column in ("date", "ticker"):
+                    continue
+                np.testing.assert_allclose(
+                    got[column].to_numpy(dtype=float),
+                    frame[column].to_numpy(dtype=float),
+                    rtol=1e-9,
+                    atol=1e-9,
+                    err_msg=f"{dataset}.{column} {ticker}",
+                )
+    assert len(lake.read_dataset("features", ["NVDA"])) == len(lake.read_dataset("prices", ["NVDA"])) - 5
+
+
+def test_ticker_blocks_refuse_rows_not_sorted_by_ticker():
+    frame = pd.DataFrame({"ticker": ["A", "A", "B", "A"], "date": [1, 2, 1, 3]})
+    with pytest.raises(ValueError, match="not sorted by ticker"):
+        stages._ticker_blocks(frame)
+    assert stages._ticker_blocks(frame.iloc[:3]) == {"A": (0, 2), "B": (2, 3)}

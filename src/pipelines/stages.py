@@ -400,44 +400,61 @@ def build_derived(
         for name in spec.inputs
     }
     inputs = {name: lake.read_dataset(name, symbols, low, last, columns=wanted[name]) for name in spec.inputs}
-    # Row positions per ticker; each ticker's rows are taken when it is computed and let go after (a copy
-    # of every input split by ticker would double the stage's memory on a backfill).
-    positions = {name: frame.groupby("ticker", sort=False).indices for name, frame in inputs.items()}
+    # Each ticker's rows are one block of each input (read_dataset sorts by ticker and date): sliced when
+    # it is computed and let go after (a copy of every input split by ticker would double the memory).
+    blocks = {name: _ticker_blocks(frame) for name, frame in inputs.items()}
     frames = []
     for ticker in symbols:
         parts = {
-            name: inputs[name].take(positions[name][ticker]) if ticker in positions[name] else None
+            name: inputs[name].iloc[slice(*blocks[name][ticker])].reset_index(drop=True)
+            if ticker in blocks[name]
+            else None
             for name in spec.inputs
         }
         missing = [name for name, frame in parts.items() if frame is None or frame.empty]
         if missing:
             result.skipped[ticker] = f"no {missing[0]} rows up to {last}"
             continue
-        parts = {name: frame.sort_values("date", ignore_index=True) for name, frame in parts.items()}
         if len(parts) > 1:  # every input on the same dates (features: prices with their indicators)
-            common = set.intersection(*(set(frame["date"]) for frame in parts.values()))
-            parts = {n: f[f["date"].isin(common)].reset_index(drop=True) for n, f in parts.items()}
+            dates = [frame["date"].to_numpy() for frame in parts.values()]
+            if not all(len(d) == len(dates[0]) and (d == dates[0]).all() for d in dates[1:]):
+                common = set.intersection(*(set(d) for d in dates))
+                parts = {n: f[f["date"].isin(common)].reset_index(drop=True) for n, f in parts.items()}
         upstream = parts[spec.inputs[0]]
         values = spec.compute(parts)
-        values = values.assign(
-            ticker=ticker,
-            date=upstream["date"].to_numpy(),
-            source_raw_key=upstream["source_raw_key"].to_numpy(),
-            source_raw_version=upstream["source_raw_version"].to_numpy(),
-        )
+        values["ticker"] = ticker  # a frame of its own: filled in place, not copied by assign
+        values["date"] = upstream["date"].to_numpy()
+        values["source_raw_key"] = upstream["source_raw_key"].to_numpy()
+        values["source_raw_version"] = upstream["source_raw_version"].to_numpy()
         days = values["date"].to_numpy()
-        values = values[(days >= first_day) & (days <= last_day)]
+        inside = (days >= first_day) & (days <= last_day)
+        values = values if inside.all() else values[inside]
         if values.empty:
             result.skipped[ticker] = f"no {spec.inputs[0]} rows between {first} and {last}"
             continue
         frames.append(values)
-    del inputs, positions, parts  # the inputs are not needed for the write: free them before the concat
+    del inputs, blocks, parts  # the inputs are not needed for the write: free them before the concat
     if frames:
         frame = pd.concat(frames, ignore_index=True)
         frames.clear()
         _write_valid(lake, dataset, frame, result, run_id)
     release_memory()
     return result
+
+
+def _ticker_blocks(frame: pd.DataFrame) -> dict[str, tuple[int, int]]:
+    """Ticker → (first, stop) row positions of a frame sorted by ticker and date (one block each)."""
+    import numpy as np
+
+    if frame.empty:
+        return {}
+    tickers = frame["ticker"].to_numpy()
+    change = np.flatnonzero(tickers[1:] != tickers[:-1]) + 1
+    starts, stops = np.r_[0, change], np.r_[change, len(tickers)]
+    blocks = {str(tickers[a]): (int(a), int(b)) for a, b in zip(starts, stops, strict=True)}
+    if len(blocks) != len(starts):
+        raise ValueError("input rows are not sorted by ticker")  # read_dataset's contract broken
+    return blocks
 
 
 # ---------------------------------------------------------------------------------------------- writing
