@@ -315,6 +315,9 @@ def measure(config: dict[str, Any]) -> dict[str, Any]:
             runs.setdefault(count, []).append(run)
             floors.setdefault(count, []).append(floor)
     largest = counts[-1]
+    log(f"backfill: the fixed cost: one ticker over the same {years} years (median of 2)")
+    fixed_runs = [run_once(1, years) for _ in range(2)]
+    fixed_floors = [floor_once(1, years) for _ in range(2)]
 
     def median_of(items: list[dict[str, Any]], key: str) -> float:
         return p50([item[key] for item in items])
@@ -338,6 +341,12 @@ def measure(config: dict[str, Any]) -> dict[str, Any]:
     per_ticker_year = {str(c): round(per_size[str(c)]["run_s"] / (c * years), 4) for c in counts}
     floor_per_ticker_year = {str(c): round(per_size[str(c)]["floor_s"] / (c * years), 4) for c in counts}
     top = per_size[str(largest)]
+    # What a run costs whatever the universe (Dagster's ~1,300 events, 484 month versions and manifests,
+    # start-up, 21 steps), and what each further ticker-year costs on top of it.
+    fixed_s = median_of(fixed_runs, "seconds")
+    marginal = {
+        str(c): round((per_size[str(c)]["run_s"] - fixed_s) / ((c - 1) * years), 4) for c in counts if c > 1
+    }
     figures: dict[str, Any] = {
         "ratio": top["ratio"],
         "seconds": top["run_s"],
@@ -345,6 +354,15 @@ def measure(config: dict[str, Any]) -> dict[str, Any]:
         "seconds_per_ticker_year": per_ticker_year,
         "seconds_per_ticker_year_spread": spread(per_ticker_year),
         "floor_seconds_per_ticker_year": floor_per_ticker_year,
+        "fixed": {
+            "seconds": round(fixed_s, 2),
+            "floor_seconds": round(median_of(fixed_floors, "seconds"), 2),
+            "step_seconds": median_kinds(fixed_runs),
+            "events": fixed_runs[-1]["events"],
+            "note": "one ticker over the same years: the run's cost that does not grow with the universe",
+        },
+        "marginal_seconds_per_ticker_year": marginal,
+        "marginal_seconds_per_ticker_year_spread": spread(marginal),
         "peak_rss_mb": top["peak_rss_mb"],
         "dagster_events": top["events"],
         "dagster_events_per_month": round(top["events"] / top["months"], 2),

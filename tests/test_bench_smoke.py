@@ -19,6 +19,7 @@ EXPECTED = {
         "dagster_events",
         "dagster_events_per_month",
         "seconds_per_ticker_year_spread",
+        "marginal_seconds_per_ticker_year_spread",
         "objects_written",
     ],
     "increment": ["seconds_10y_history", "seconds_2y_history", "ratio", "history_ratio"],
@@ -60,6 +61,8 @@ def test_bench_harness_writes_every_figure_at_a_tiny_scale(tmp_path):
     assert all(_number(v) for v in backfill["seconds_per_ticker_year"].values())
     assert {"run_total", "stage_build_derived", "dagster_store_event"} <= set(backfill["profile"]["buckets"])
     assert _number(backfill["stages_only"]["seconds"])
+    assert _number(backfill["fixed"]["seconds"]) and backfill["fixed"]["events"] > 0
+    assert set(backfill["marginal_seconds_per_ticker_year"]) == {"2"}
     for shape in ("point", "series_10y", "cross_section", "full_scan"):
         assert _number(results["athena"]["objects_read"][shape])
         assert _number(results["athena"]["bytes_scanned"][shape])

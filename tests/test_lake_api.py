@@ -343,6 +343,17 @@ def test_a_version_is_stamped_validated_only_when_every_row_it_keeps_was(lake):
     assert lake.month_version("prices", "2025-02") is None
 
 
+def test_write_months_that_fail_for_one_month_still_write_the_others_and_raise(tmp_path):
+    lake = Lake(LocalStore(tmp_path / "lake"))
+    lake.init()
+    (tmp_path / "lake" / layout.month_key("prices", "2025-02") / "x").mkdir(parents=True)  # blocks the key
+    rows = prices(T, ["2025-01-02", "2025-02-03", "2025-03-03"])
+    with pytest.raises(InvalidArgumentValue, match="month=2025-02"):
+        lake.write_months("prices", rows, run_id="run-1", computation_version="1.0.0")
+    assert lake.months("prices") == ["2025-01", "2025-03"]
+    assert lake.read_month("prices", "2025-03")["date"].astype(str).tolist() == ["2025-03-03"]
+
+
 def test_write_months_refuses_a_repeated_row_across_the_frame_before_writing_any_month(lake):
     rows = pd.concat([prices(T, ["2025-01-02", "2025-02-03"]), prices(T, ["2025-02-03"])], ignore_index=True)
     with pytest.raises(InvalidArgumentValue, match=f"repeat.*{T} 2025-02-03"):

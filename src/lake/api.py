@@ -301,7 +301,8 @@ class Lake:
     ) -> PutResult:
         """Store one source fetch verbatim: `raw/<source>/ticker=T/date=<fetch date>/<fetched_at>.json`.
 
-        Bytes are stored byte-for-byte (they must be a JSON object); a mapping is serialised as given. The
+        Bytes are stored byte-for-byte (they must be a JSON object, parsed here to check it); a mapping is
+        serialised as given (compact strict JSON, `pipelines.sources.envelope_bytes`) without a parse. The
         key's time is `fetched_at`, else the envelope's `fetched_at`, else now. An envelope whose `symbol`
         contradicts `ticker` is refused (InvalidArgumentValue). Raw objects are immutable: the put is
         conditional on the key being new; putting the same bytes again returns the stored object, other
@@ -356,7 +357,9 @@ class Lake:
         elif isinstance(envelope, Mapping):
             parsed = envelope
             try:
-                body = json.dumps(envelope, ensure_ascii=False, allow_nan=False).encode()
+                body = json.dumps(
+                    envelope, ensure_ascii=False, allow_nan=False, separators=(",", ":")
+                ).encode()
             except (TypeError, ValueError) as exc:
                 raise InvalidArgumentValue(
                     f"raw envelope for {ticker} is not JSON-serialisable: {exc}"
@@ -490,7 +493,9 @@ class Lake:
     ) -> list[MonthWrite]:
         """`write_month` for rows of any months: the rows are checked and converted to Arrow once, sorted
         by month, ticker and date, and each month's slice is merged into its object (one conditional write
-        per month, in month order). With `month`, every row must be in it."""
+        per month, up to `max_workers` months at a time); the writes in month order. With `month`, every row
+        must be in it. Each month is written whole or not at all; when one fails, the others still finish
+        (each is an object of its own) and the first error is raised."""
         dataset = layout.validate_dataset(dataset)
         run_id = _text("run_id", run_id)
         computation_version = _text("computation_version", computation_version)
@@ -500,19 +505,28 @@ class Lake:
         table, months = self._arrow_rows(dataset, month, rows, full_schema, run_id, computation_version, when)
         bounds = np.flatnonzero(months[1:] != months[:-1]) + 1
         starts, ends = [0, *bounds.tolist()], [*bounds.tolist(), len(months)]
-        return [
-            self._merge_month(
+
+        def merge(bounds: tuple[int, int]) -> MonthWrite:
+            lo, hi = bounds
+            month_rows = table.slice(lo, hi - lo)
+            return self._merge_month(
                 dataset,
                 str(months[lo]),
-                table.slice(lo, hi - lo),
+                month_rows,
                 full_schema,
                 run_id,
                 computation_version,
                 when,
                 validated,
             )
-            for lo, hi in zip(starts, ends, strict=True)
-        ]
+
+        spans = list(zip(starts, ends, strict=True))
+        if len(spans) == 1:
+            return [merge(spans[0])]
+        # The months are independent objects: their writes overlap (each waits mostly on the store: a PUT,
+        # or a local file's fsyncs; Parquet encoding releases the GIL). Results come back in month order.
+        with ThreadPoolExecutor(max_workers=max(1, min(self.max_workers, len(spans)))) as pool:
+            return list(pool.map(merge, spans))
 
     def _merge_month(
         self,

@@ -176,7 +176,7 @@ def ingest_raw(
     `failed` and the others go on; if every ticker failed the first error is raised (the orchestrator
     retries with backoff).
     """
-    from pipelines.sources import raw_body, unreadable_reason
+    from pipelines.sources import FileEnvelope, raw_body, unreadable_reason
 
     first, last = _range(start, end)
     symbols = _tickers(tickers)
@@ -200,14 +200,16 @@ def ingest_raw(
                 return ticker, stored, refused, None
             except Exception as exc:  # noqa: BLE001 - recorded per ticker below
                 return ticker, stored, refused, exc
-            data = raw_body(envelope)
             problem = unreadable_reason(envelope)
             if problem is None:
+                # A file's bytes verbatim; a source's mapping serialised by the lake (no parse back).
+                storable = envelope.raw if isinstance(envelope, FileEnvelope) else envelope
                 try:
-                    stored.append(lake.put_raw(data, ticker=ticker, source=tag, fetched_at=clock()).key)
+                    stored.append(lake.put_raw(storable, ticker=ticker, source=tag, fetched_at=clock()).key)
                     continue
                 except InvalidArgumentValue as exc:
                     problem = str(exc)
+            data = raw_body(envelope)
             as_of = getattr(envelope, "as_of", None) or envelope.get("as_of")
             day = as_of if isinstance(as_of, str) and len(as_of) == 10 else last
             try:
