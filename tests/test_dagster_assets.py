@@ -10,11 +10,11 @@ import sys
 import dagster as dg
 import pytest
 
+import schemas
 from dagster_project.definitions import build_defs, defs
 from dagster_project.partitions import month_partitions, range_tags
 from dagster_project.runner import run_lake
 from lake import Lake
-import schemas
 
 MONTH = "2025-06"
 SCOPE_DAYS = {"start": "2025-06-02", "end": "2025-06-06"}
