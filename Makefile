@@ -48,7 +48,7 @@ format: setup
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-# The benchmarks (docs/benchmarks.md): 50-500 synthetic tickers × 10 years against their floors, ~40 minutes on
+# The benchmarks (docs/benchmarks.md): 50-500 synthetic tickers × 10 years against their floors, ~45 minutes on
 # 2 cores; `make bench BENCH_ARGS=--quick` is the same at 10-40 tickers (~5 minutes).
 BENCH_ARGS ?=
 bench: setup
