@@ -189,26 +189,28 @@ def trading_days(symbol: str, start: dt.date | str, end: dt.date | str) -> list[
     >>> trading_days("NVDA", "2025-12-24", "2025-12-29")
     [datetime.date(2025, 12, 24), datetime.date(2025, 12, 26), datetime.date(2025, 12, 29)]
     """
-    from pipelines.sources.universe import (
-        load_universe,
-    )  # DR symbols (DBS19) trade where their Yahoo symbol does
-
-    start_d, end_d = date_range(start, end)
-    exchange = exchange_for(load_universe().yahoo_symbol(symbol))
-    return list(_sessions_between(exchange, start_d, end_d))
+    return list(_sessions_between(*_market_range(symbol, start, end)))
 
 
 def session_days(symbol: str, start: dt.date | str, end: dt.date | str) -> np.ndarray:
     """`trading_days` as a read-only sorted ``datetime64[D]`` array, shared by every symbol of the same
     market and range (a completeness check over 500 tickers builds 5 arrays, not 500)."""
-    from pipelines.sources.universe import load_universe
+    return _session_array(*_market_range(symbol, start, end))
+
+
+def _market_range(symbol: str, start: dt.date | str, end: dt.date | str) -> tuple[Exchange, dt.date, dt.date]:
+    from pipelines.sources.universe import (
+        load_universe,
+    )  # DR symbols (DBS19) trade where their Yahoo symbol does
 
     start_d, end_d = date_range(start, end)
-    return _session_array(exchange_for(load_universe().yahoo_symbol(symbol)), start_d, end_d)
+    return exchange_for(load_universe().yahoo_symbol(symbol)), start_d, end_d
 
 
 @lru_cache(maxsize=1024)
 def _session_array(exchange: Exchange, start_d: dt.date, end_d: dt.date) -> np.ndarray:
+    """The exchange's sessions in [start, end]: computed once per exchange and range (a check asks it for
+    each of hundreds of tickers that share a few exchanges)."""
     days = np.arange(np.datetime64(start_d, "D"), np.datetime64(end_d, "D") + 1, dtype="datetime64[D]")
     days = days[session_mask(exchange, days)]
     days.flags.writeable = False
@@ -217,8 +219,5 @@ def _session_array(exchange: Exchange, start_d: dt.date, end_d: dt.date) -> np.n
 
 @lru_cache(maxsize=4096)
 def _sessions_between(exchange: Exchange, start_d: dt.date, end_d: dt.date) -> tuple[dt.date, ...]:
-    """The exchange's sessions in [start, end]: computed once per exchange and range (a check asks it for
-    each of hundreds of tickers that share a few exchanges)."""
-    days = np.arange(np.datetime64(start_d, "D"), np.datetime64(end_d, "D") + 1, dtype="datetime64[D]")
-    days = days[session_mask(exchange, days)]
-    return tuple(d.date() for d in pd.DatetimeIndex(days))
+    """`_session_array` as dates (what `trading_days` hands out)."""
+    return tuple(d.date() for d in pd.DatetimeIndex(_session_array(exchange, start_d, end_d)))
