@@ -70,6 +70,8 @@ LINEAGE_COLUMNS: tuple[str, ...] = (
     "computed_at",
     "run_id",
 )
+#: Lineage columns the lake itself fills on every row it writes (`write_month`'s computation and run).
+COMPUTATION_COLUMNS: tuple[str, ...] = ("computation_version", "computed_at", "run_id")
 #: Columns the lake adds to every processed row (appended to a schema that lacks them).
 LAKE_FIELDS: tuple[pa.Field, ...] = (
     pa.field("ticker", pa.string()),
@@ -665,8 +667,9 @@ class Lake:
             raise InvalidArgumentValue(
                 f"columns {', '.join(extra)} are not in the {dataset} schema ({where})"
             )
-        lake_columns = ("computation_version", "computed_at", "run_id")
-        missing = [name for name in schema.names if name not in rows.columns and name not in lake_columns]
+        missing = [
+            name for name in schema.names if name not in rows.columns and name not in COMPUTATION_COLUMNS
+        ]
         if missing:
             raise InvalidArgumentValue(
                 f"columns {', '.join(missing)} of the {dataset} schema are missing ({where})"
@@ -682,7 +685,7 @@ class Lake:
                 raise InvalidArgumentValue(
                     f"rows dated {', '.join(outside[:5])} are not in month {month} ({where})"
                 )
-        given = [name for name in schema.names if name not in lake_columns]
+        given = [name for name in schema.names if name not in COMPUTATION_COLUMNS]
         frame = rows[given]
         if not all(type(value) is dt.date for value in distinct):  # text or timestamps: stored as dates
             frame = frame.assign(

@@ -25,7 +25,7 @@ from typing import Any
 import pandas as pd
 
 from lake import Lake, layout
-from lake.api import MonthWrite
+from lake.api import COMPUTATION_COLUMNS, MonthWrite
 from lake.exceptions import InvalidArgumentValue, ObjectNotFound
 from pipelines import COMPUTATION_VERSION
 
@@ -396,10 +396,7 @@ def build_derived(
     first_day, last_day = dt.date.fromisoformat(first), dt.date.fromisoformat(last)
     # Every input column but the lake's own bookkeeping (the new rows get their own computation and run).
     wanted = {
-        name: [
-            c for c in schemas.column_names(name) if c not in ("computation_version", "computed_at", "run_id")
-        ]
-        for name in spec.inputs
+        name: [c for c in schemas.column_names(name) if c not in COMPUTATION_COLUMNS] for name in spec.inputs
     }
     inputs = {name: lake.read_dataset(name, symbols, low, last, columns=wanted[name]) for name in spec.inputs}
     # Each ticker's rows are one block of each input (read_dataset sorts by ticker and date): sliced when
