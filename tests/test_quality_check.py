@@ -252,3 +252,18 @@ def test_the_rules_engine_runs_the_rules_without_the_schema_suite(clean):
     assert all(result.kind == "rule" for result in report.results)  # nothing of the pandera/GX suite
     with pytest.raises(ValueError, match="expected gx, pandera or rules"):
         check_dataset(clean, "prices", engine="bogus")
+
+
+def test_in_range_keeps_the_dated_rows_and_returns_the_frame_itself_when_it_keeps_all():
+    import pandas as pd
+
+    from pipelines.quality import in_range
+
+    dates = pd.DataFrame({"date": [dt.date(2025, 1, 2), None, dt.date(2025, 3, 3)], "v": [1, 2, 3]})
+    assert in_range(dates, "2025-01-01", "2025-01-31")["v"].tolist() == [1]  # a missing date is outside
+    assert in_range(dates, "2025-01-02", None)["v"].tolist() == [1, 3]
+    assert in_range(dates, None, None) is dates
+    whole = dates.dropna().reset_index(drop=True)
+    assert in_range(whole, "2025-01-01", "2025-12-31") is whole  # no copy of what is all kept
+    text = pd.DataFrame({"date": ["2025-01-02", "not a date", "2025-02-03"], "v": [1, 2, 3]})
+    assert in_range(text, "2025-01-01", "2025-01-31")["v"].tolist() == [1]

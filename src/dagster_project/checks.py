@@ -57,14 +57,6 @@ def _shared_rows(context: dg.AssetCheckExecutionContext, lake, dataset: str, tic
         return entry[0]
 
 
-def _in_range(rows, start: str, end: str):
-    import datetime as dt
-
-    days = rows["date"]
-    keep = (days >= dt.date.fromisoformat(start)) & (days <= dt.date.fromisoformat(end))
-    return rows if keep.all() else rows[keep].reset_index(drop=True)  # no copy of what is all kept
-
-
 def _unstamped(lake, dataset: str, start: str, end: str) -> set[str]:
     """The months of [start, end] whose current version is not stamped as validated against the dataset's
     model as it is now (`schemas.fingerprint`): the rows the schema check must validate itself."""
@@ -97,8 +89,10 @@ def _schema_check(dataset: str):
         import numpy as np
         import pandas as pd
 
+        from pipelines.quality import in_range
+
         tickers, start, end = _scope(context, scope)
-        frame = _in_range(_shared_rows(context, lake, dataset, tickers, start, end), start, end)
+        frame = in_range(_shared_rows(context, lake, dataset, tickers, start, end), start, end)
         if frame.empty:
             return dg.AssetCheckResult(passed=True, metadata={"rows_checked": 0})
         unstamped = _unstamped(lake.lake(), dataset, start, end)

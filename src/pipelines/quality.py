@@ -613,8 +613,8 @@ def _continuity(lake: Lake, context: pd.DataFrame, start: str | None, config: Qu
     ordered = context.assign(_day=_dates(context)).sort_values(["ticker", "_day"], kind="stable")
     previous = ordered.groupby("ticker", sort=False)["close"].shift(1)
     move = ordered["close"] / previous - 1
-    in_range = ordered["_day"] >= start if start else pd.Series(True, index=ordered.index)
-    flagged = ordered[(move.abs() > config.continuity_max_move) & in_range]
+    from_start = ordered["_day"] >= start if start else pd.Series(True, index=ordered.index)
+    flagged = ordered[(move.abs() > config.continuity_max_move) & from_start]
     failures: list[Example] = []
     explained = 0
     for index, row in flagged.iterrows():
@@ -636,7 +636,7 @@ def _continuity(lake: Lake, context: pd.DataFrame, start: str | None, config: Qu
     )
     return _result(
         "continuity",
-        int(in_range.sum()),
+        int(from_start.sum()),
         failures,
         message,
         severity=config.continuity_severity,
@@ -735,6 +735,20 @@ def _shift(day: str, days: int) -> str:
     return (dt.date.fromisoformat(day) - dt.timedelta(days=days)).isoformat()
 
 
+def in_range(rows: pd.DataFrame, start: str | None, end: str | None) -> pd.DataFrame:
+    """The rows dated `start`..`end` (ISO dates, inclusive; None: unbounded); the frame itself, not a copy,
+    when it holds no other row (a copy of a 10-year frame is gigabytes)."""
+    if not (start or end) or rows.empty:
+        return rows
+    try:  # dates (or ISO text) compared as datetime64: 8x faster than as text; a missing date is outside
+        days = pd.to_datetime(rows["date"]).to_numpy().astype("datetime64[D]")
+        low, high = (np.datetime64(start, "D") if start else None), (np.datetime64(end, "D") if end else None)
+    except (TypeError, ValueError):  # values that are not dates: compared as the rules see them
+        days, low, high = _dates(rows), start, end
+    keep = ((days >= low) if low is not None else True) & ((days <= high) if high is not None else True)
+    return rows if np.all(keep) else rows[keep].reset_index(drop=True)
+
+
 def context_start(start: str | None) -> str | None:
     """The first date the rules read for a check from `start` (continuity compares a row with the one
     before it): what a caller passing its own `rows` to `check_dataset` must have read from."""
@@ -812,13 +826,8 @@ def check_dataset(
                 chosen = context["ticker"].isin(wanted)
                 if not chosen.all():
                     context = context[chosen]
-            days = _dates(context)
-            low = context_start(first)
-            keep = ((days >= low) if low else True) & ((days <= last) if last else True)
-            if not isinstance(keep, bool) and not keep.all():
-                context = context[keep].reset_index(drop=True)
-        inside = (_dates(context) >= first) if first else None
-        frame = context if inside is None or inside.all() else context[inside].reset_index(drop=True)
+            context = in_range(context, context_start(first), last)
+        frame = in_range(context, first, None)
         scope = wanted if wanted is not None else sorted(set(frame["ticker"]))
 
         if engine not in ("gx", "pandera", "rules"):
