@@ -62,6 +62,20 @@ def _bar(date, close=10.0, high=None, low=None):
     }
 
 
+def _assert_values_close(got: pd.DataFrame, expected: pd.DataFrame, label: str) -> None:
+    """Every value column of `expected` (not its keys) equals the stored one within 1e-9."""
+    for column in expected.columns:
+        if column in ("date", "ticker"):
+            continue
+        np.testing.assert_allclose(
+            got[column].to_numpy(dtype=float),
+            expected[column].to_numpy(dtype=float),
+            rtol=1e-9,
+            atol=1e-9,
+            err_msg=f"{label}: {column}",
+        )
+
+
 def test_a_backfill_stores_one_raw_fetch_per_ticker_and_one_object_per_dataset_and_month(tmp_path):
     lake = _lake(tmp_path / "lake")
     results = _run(lake, [T, "NVDA"], "2025-04-01", "2025-06-30")
@@ -200,16 +214,7 @@ def test_an_increment_reads_only_the_warmup_and_matches_a_full_history_pass(tmp_
     for dataset, frame in want.items():
         expected = frame.tail(3).reset_index(drop=True)
         got = lake.read_dataset(dataset, [T], *new).reset_index(drop=True)
-        for column in expected.columns:
-            if column == "date":
-                continue
-            np.testing.assert_allclose(
-                got[column].to_numpy(dtype=float),
-                expected[column].to_numpy(dtype=float),
-                rtol=1e-9,
-                atol=1e-9,
-                err_msg=f"{dataset}.{column}",
-            )
+        _assert_values_close(got, expected, dataset)
 
 
 def test_a_bad_bar_is_recorded_once_however_often_its_fetch_is_read_again(tmp_path):
@@ -294,16 +299,7 @@ def test_each_ticker_of_a_backfill_is_computed_from_its_own_rows_only(tmp_path):
         for dataset, (frame, dates) in want.items():
             got = lake.read_dataset(dataset, [ticker]).reset_index(drop=True)
             assert got["date"].tolist() == dates.tolist(), (dataset, ticker)
-            for column in frame.columns:
-                if column in ("date", "ticker"):
-                    continue
-                np.testing.assert_allclose(
-                    got[column].to_numpy(dtype=float),
-                    frame[column].to_numpy(dtype=float),
-                    rtol=1e-9,
-                    atol=1e-9,
-                    err_msg=f"{dataset}.{column} {ticker}",
-                )
+            _assert_values_close(got, frame, f"{dataset} {ticker}")
     assert len(lake.read_dataset("features", ["NVDA"])) == len(lake.read_dataset("prices", ["NVDA"])) - 5
 
 
